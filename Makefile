@@ -1,0 +1,37 @@
+# The two commands: `make app` and `make test`. Both set up what they need first (idempotent).
+PY := .venv/bin/python
+PORT ?= 8501
+
+.PHONY: setup setup-test app test lint format results bench clean-cache
+
+setup:
+	@scripts/setup.sh app
+
+setup-test:
+	@scripts/setup.sh test
+
+app: setup
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: setup-test lint
+	$(PY) -m pytest
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+results: setup
+	$(PY) -m genclf report --dataset fashion-mnist
+
+bench: setup
+	$(PY) bench/throughput.py
+	$(PY) bench/features_quality.py
+	$(PY) bench/heads.py
+	$(PY) bench/dashboard.py
+
+clean-cache:
+	$(PY) -m genclf cache clear --yes

@@ -1,0 +1,5 @@
+import sys
+
+from genclf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,148 @@
+"""DDPM backbone: a diffusers UNet2DModel trained with epsilon-prediction; features from its EMA weights.
+
+Features at timestep t (diffusers convention: t in 0..999, t=0 is almost no noise):
+  x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, eps drawn from a per-image seeded generator;
+  run the UNet with forward hooks on named blocks; average-pool each activation over a
+  `pool` x `pool` grid; concatenate; average over `noise_draws` draws.
+
+Defaults follow the published findings (REFERENCE.md): the bottleneck and the first decoder block
+at small t (DDAE, Xiang et al. 2023, arXiv 2303.09769; Baranchuk et al. 2022), not the final
+full-resolution block. A small pooling grid keeps the spatial layout that matters on small images.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+
+from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, pool, run_features, to_uint8
+from genclf.backbones.registry import register
+
+@dataclass(frozen=True)
+class DDPMConfig:
+    channels: int = 1
+    size: int = 28
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
+    norm_num_groups: int = 16
+    attention_head_dim: int = 8
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "linear"
+    ema_decay: float = 0.999
+    lr: float = 5e-4
+    # feature-time options (do not change the weights)
+    blocks: tuple[str, ...] = ("mid_block", "up_blocks.0")
+    pool: int = 4
+    noise_draws: int = 1
+
+@register
+class DDPM(Backbone):
+    name = "ddpm"
+    Config = DDPMConfig
+    has_t = True
+    PRESETS = {
+        "tiny": {"block_out_channels": (4, 8), "norm_num_groups": 4, "attention_head_dim": 4, "pool": 2},
+        "small": {},
+    }
+
+    def __init__(self, config: DDPMConfig):
+        super().__init__(config)
+        c = config
+        n = len(c.block_out_channels)
+        self.unet = UNet2DModel(
+            sample_size=c.size,
+            in_channels=c.channels,
+            out_channels=c.channels,
+            layers_per_block=c.layers_per_block,
+            block_out_channels=c.block_out_channels,
+            down_block_types=("DownBlock2D",) * (n - 1) + ("AttnDownBlock2D",),
+            up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (n - 1),
+            norm_num_groups=c.norm_num_groups,
+            attention_head_dim=c.attention_head_dim,
+        )
+        self.ema = copy.deepcopy(self.unet).eval().requires_grad_(False)
+        self.scheduler = DDPMScheduler(num_train_timesteps=c.num_train_timesteps, beta_schedule=c.beta_schedule)
+        self.multiple = 2 ** (n - 1)
+
+    def modules(self):
+        return {"unet": self.unet, "ema": self.ema}
+
+    def export_modules(self):
+        return {"ema": self.ema}
+
+    def block_names(self) -> list[str]:
+        n = len(self.config.block_out_channels)
+        return [f"down_blocks.{i}" for i in range(n)] + ["mid_block"] + [f"up_blocks.{i}" for i in range(n)]
+
+    def default_blocks(self) -> list[str]:
+        return list(self.config.blocks)
+
+    def noised(self, x0: torch.Tensor, t: int, seeds: list[int]) -> torch.Tensor:
+        noise = torch.stack([torch.randn(x0.shape[1:], generator=torch.Generator().manual_seed(s)) for s in seeds])
+        ts = torch.full((len(x0),), t, dtype=torch.long)
+        return self.scheduler.add_noise(x0, noise.to(x0.device), ts.to(x0.device))
+
+    def features(self, x, t=None, *, blocks=None, seed=0, batch_size=256, progress=None) -> np.ndarray:
+        """x: uint8 (N, C, H, W) -> (N, sum_b C_b * pool^2) float32 from the EMA UNet at timestep t."""
+        t = self.check_t(t)
+        blocks = self.check_blocks(blocks)
+        self.ema.eval()
+
+        def fn(xb: torch.Tensor, s: slice) -> torch.Tensor:
+            xb = pad_to(xb, self.multiple)
+            total = 0
+            for d in range(self.config.noise_draws):
+                seeds = image_seeds(x[s], seed * 1000 + d)
+                xt = self.noised(xb, t, seeds)
+                ts = torch.full((len(xb),), t, dtype=torch.long, device=xb.device)
+
+                with Hooks(self.ema, blocks) as h:
+                    self.ema(xt, ts)
+                    total = total + torch.cat([pool(h.out[b], self.config.pool) for b in blocks], 1)
+            return total / self.config.noise_draws
+
+        return run_features(self, x, fn, batch_size, progress)
+
+    # ---- training
+    def make_optimizers(self, lr):
+        return {"unet": torch.optim.Adam(self.unet.parameters(), lr=lr or self.config.lr)}
+
+    def train_step(self, x, opts, gen, step):
+        x0 = pad_to(x, self.multiple)
+        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+        t = torch.randint(0, self.config.num_train_timesteps, (len(x0),), generator=gen).to(x0.device)
+        xt = self.scheduler.add_noise(x0, noise, t)
+        pred = self.unet(xt, t).sample
+        loss = F.mse_loss(pred.float(), noise)
+        opt = opts["unet"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        opt.step()
+        # EMA with warm-up (decay ramps to ema_decay) so early checkpoints are usable
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            ema_p, p = list(self.ema.parameters()), list(self.unet.parameters())
+            torch._foreach_lerp_(ema_p, p, 1 - decay)
+        return {"loss": loss.item()}
+
+    @torch.inference_mode()
+    def samples(self, n: int, seed: int = 0, images=None, steps: int = 50) -> np.ndarray:
+        """n generated images (DDIM, `steps` steps, EMA weights) -> uint8 (n, C, H, W)."""
+        c = self.config
+        ddim = DDIMScheduler.from_config(self.scheduler.config)
+        ddim.set_timesteps(steps)
+        g = torch.Generator().manual_seed(seed)
+        side = c.size + (-c.size) % self.multiple
+        x = torch.randn((n, c.channels, side, side), generator=g)
+        self.ema.eval()
+        for t in ddim.timesteps:
+            eps = self.ema(x, t).sample
+            x = ddim.step(eps, t, x).prev_sample
+        off = (side - c.size) // 2
+        return to_uint8(x[..., off : off + c.size, off : off + c.size])

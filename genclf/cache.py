@@ -1,0 +1,218 @@
+"""Content-addressed disk store for heavy artifacts (features, projections, sweeps).
+
+An entry lives at `<root>/<kind>/<key[:2]>/<key>/` with `data.safetensors` (named numpy arrays) and
+`meta.json` (the key parts, shapes, the data file's sha256, timings). The key is the sha256 of the
+canonical JSON of {kind, format version, code version, *parts} (parts carry the data fingerprint,
+config, seed, t, blocks...).
+
+Guarantees:
+- writes go to a temp dir in the same parent and are published with `os.replace`: a reader sees a
+  whole entry or none;
+- a per-key `fcntl.flock` makes concurrent processes compute a missing entry once;
+- an entry whose checksum fails is deleted and recomputed, never served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CODE_VERSION = "0.1"  # bump when a change alters what any artifact would contain
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GENCLF_CACHE_DIR", "cache"))
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, (tuple, set, frozenset)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serializable in a cache key: {type(o).__name__}")
+
+
+def make_key(kind: str, parts: dict) -> str:
+    doc = {"kind": kind, "format": FORMAT_VERSION, "code": CODE_VERSION, "parts": parts}
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    key: str
+    path: Path
+    meta: dict
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+
+class Cache:
+    """The store. `get_or_compute` is the one call most code needs."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else cache_root()
+        self._verified: dict[str, tuple[float, int]] = {}  # path -> (mtime, size) already checksummed
+
+    def entry_dir(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / key
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        d = self.root / ".locks"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / f"{key}.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def read(self, kind: str, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays of a valid entry, or None (absent or corrupt; a corrupt one is removed)."""
+        d = self.entry_dir(kind, key)
+        data, meta_file = d / "data.safetensors", d / "meta.json"
+        if not (data.is_file() and meta_file.is_file()):
+            return None
+        try:
+            meta = json.loads(meta_file.read_text())
+            st = data.stat()
+            stamp = (st.st_mtime, st.st_size)
+            if self._verified.get(str(data)) != stamp:
+                if _sha256_file(data) != meta["sha256"]:
+                    raise ValueError("checksum mismatch")
+                self._verified[str(data)] = stamp
+            return load_file(str(data))
+        except Exception as e:  # any damage means recompute
+            log.warning("cache entry %s/%s is corrupt (%s); recomputing", kind, key[:12], e)
+            self._discard(d)
+            return None
+
+    def write(self, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+        final = self.entry_dir(kind, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
+        try:
+            data = tmp / "data.safetensors"
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(data))
+            meta = {
+                **meta,
+                "kind": kind,
+                "key": key,
+                "sha256": _sha256_file(data),
+                "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "format": FORMAT_VERSION,
+                "code": CODE_VERSION,
+            }
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=_json_default))
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if final.exists():
+                self._discard(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    def get_or_compute(
+        self,
+        kind: str,
+        parts: dict,
+        compute: Callable[[], dict[str, np.ndarray]],
+        meta: dict | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Serve the entry for (kind, parts), computing it under a lock when absent or corrupt."""
+        key = make_key(kind, parts)
+        hit = self.read(kind, key)
+        if hit is not None:
+            return hit
+        with self.lock(key):
+            hit = self.read(kind, key)  # another process may have finished while we waited
+            if hit is not None:
+                return hit
+            t0 = time.time()
+            arrays = compute()
+            self.write(kind, key, arrays, {"parts": parts, "seconds": round(time.time() - t0, 3), **(meta or {})})
+            return arrays
+
+    def has(self, kind: str, parts: dict) -> bool:
+        d = self.entry_dir(kind, make_key(kind, parts))
+        return (d / "data.safetensors").is_file() and (d / "meta.json").is_file()
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        out = []
+        kinds = [self.root / kind] if kind else [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        for kd in kinds:
+            if not kd.is_dir():
+                continue
+            for meta_file in kd.glob("*/*/meta.json"):
+                try:
+                    meta = json.loads(meta_file.read_text())
+                except ValueError:
+                    meta = {}
+                out.append(Entry(kd.name, meta_file.parent.name, meta_file.parent, meta))
+        return sorted(out, key=lambda e: e.meta.get("created", ""))
+
+    def du(self) -> dict[str, tuple[int, int]]:
+        """kind -> (entries, bytes)."""
+        out: dict[str, tuple[int, int]] = {}
+        for e in self.entries():
+            n, b = out.get(e.kind, (0, 0))
+            out[e.kind] = (n + 1, b + e.size)
+        return out
+
+    def clear(self, kind: str | None = None) -> int:
+        n = 0
+        for e in self.entries(kind):
+            self._discard(e.path)
+            n += 1
+        return n
+
+    @staticmethod
+    def _discard(d: Path) -> None:
+        # rename first so no reader ever sees a half-deleted entry
+        trash = d.with_name(f".trash-{d.name}-{os.getpid()}-{time.time_ns()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(d, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def default_cache() -> Cache:
+    return Cache()

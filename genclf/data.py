@@ -1,0 +1,429 @@
+"""Dataset registry, honest splits and k-shot sampling.
+
+Images are uint8 arrays shaped (N, C, H, W); labels are int64 in [0, n_classes).
+
+The protocol (see README, "Honest science"):
+- the unlabeled pool that trains a backbone is the train split (+ any `unlabeled/` images), labels hidden;
+- a stratified validation split is carved from train with a fixed seed; it picks t, blocks and heads;
+- k-shot labeled sets are random, stratified, seeded and drawn from train minus validation;
+- the test split is only used for final scoring.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genclf import formats
+from genclf.errors import GenclfError, unknown
+
+DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+VAL_SEED = 0  # fixed: the validation split never moves between runs
+DEFAULT_DATASET = "fashion-mnist"
+
+FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("GENCLF_DATA_DIR", "data"))
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A loaded dataset. `x_*` are (N, C, H, W) uint8; `y_*` are (N,) int64."""
+
+    name: str
+    classes: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_unlabeled: np.ndarray | None = None
+    hflip: bool = False  # whether horizontal flips preserve the class (clothing, objects: yes; digits: no)
+    skipped: int = 0  # unreadable files skipped while loading (folder datasets)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.x_unlabeled is None:
+            self.x_unlabeled = np.zeros((0, *self.x_train.shape[1:]), np.uint8)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def unlabeled_pool(self) -> np.ndarray:
+        """What a backbone may train on: train images (labels withheld) plus unlabeled extras."""
+        if len(self.x_unlabeled) == 0:
+            return self.x_train
+        return np.concatenate([self.x_train, self.x_unlabeled])
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 over the image and label bytes (not paths): identical data, identical key."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test, self.x_unlabeled):
+            h.update(str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(json.dumps(self.classes).encode())
+        return h.hexdigest()[:16]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of 'train', 'val', 'pool' (train minus val) or 'test'."""
+        if name == "test":
+            return self.x_test, self.y_test
+        if name == "train":
+            return self.x_train, self.y_train
+        idx = self.split_indices(name)
+        return self.x_train[idx], self.y_train[idx]
+
+    def split_indices(self, name: str) -> np.ndarray:
+        """Indices of a split into its source array (x_test for 'test', x_train otherwise)."""
+        if name in ("test", "train"):
+            return np.arange(len(self.y_test if name == "test" else self.y_train))
+        if name in ("val", "pool"):
+            return getattr(splits(self), name)
+        raise unknown("split", name, ("train", "val", "pool", "test"))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    present: Callable[[], bool]
+    load: Callable[[], Dataset]
+    remedy: Callable[[], str] = lambda: ""
+    fetchable: bool = False
+
+
+REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def dataset_names() -> list[str]:
+    return list(REGISTRY) + ["folder:PATH"]
+
+
+def spec(name: str) -> DatasetSpec:
+    if name.startswith("folder:"):
+        return _folder_spec(name)
+    if name not in REGISTRY:
+        raise unknown("dataset", name, dataset_names())
+    return REGISTRY[name]
+
+
+def load(name: str = DEFAULT_DATASET) -> Dataset:
+    """Load a dataset by name; a missing one raises GenclfError naming both remedies."""
+    s = spec(name)
+    if not s.present():
+        raise GenclfError(f"dataset {name!r} is not on this machine: {s.remedy()}")
+    return _load_cached(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str) -> Dataset:
+    return spec(name).load()
+
+
+# ---------------------------------------------------------------- Fashion-MNIST / MNIST (IDX)
+
+
+def _fmnist_dirs() -> list[Path]:
+    root = data_dir()
+    return [root / "fashion-mnist", root / "FashionMNIST" / "raw", DEBIAN_FMNIST]
+
+
+def _idx_dir(candidates: list[Path]) -> Path | None:
+    for d in candidates:
+        if all(formats.find_file(d, f"{p}-{k}-idx{n}-ubyte") for p in ("train", "t10k") for k, n in (("images", 3), ("labels", 1))):
+            return d
+    return None
+
+
+def _load_fmnist() -> Dataset:
+    d = _idx_dir(_fmnist_dirs())
+    xtr, ytr = formats.read_idx_pair(d, "train")
+    xte, yte = formats.read_idx_pair(d, "t10k")
+    return Dataset("fashion-mnist", FMNIST_CLASSES, xtr, ytr, xte, yte, hflip=True, source=str(d))
+
+
+register(
+    DatasetSpec(
+        "fashion-mnist",
+        "Zalando Fashion-MNIST, 28x28 grey, 10 classes (default)",
+        present=lambda: _idx_dir(_fmnist_dirs()) is not None,
+        load=_load_fmnist,
+        remedy=lambda: (
+            "run `sudo apt-get install -y dataset-fashion-mnist` (files land in /usr/share/datasets/fashion-mnist/), "
+            f"or copy train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+            f"t10k-labels-idx1-ubyte.gz into {data_dir() / 'fashion-mnist'}/"
+        ),
+    )
+)
+
+
+def _mnist_dir() -> Path:
+    return data_dir() / "MNIST" / "raw"
+
+
+def _load_mnist() -> Dataset:
+    # torchvision's own reader, from the folder layout torchvision downloads into
+    from torchvision.datasets import MNIST
+
+    root = str(data_dir())
+    parts = [MNIST(root, train=t, download=False) for t in (True, False)]
+    arrays = [(p.data.numpy()[:, None].astype(np.uint8), p.targets.numpy().astype(np.int64)) for p in parts]
+    classes = tuple(str(i) for i in range(10))
+    return Dataset("mnist", classes, *arrays[0], *arrays[1], hflip=False, source=str(_mnist_dir()))
+
+
+register(
+    DatasetSpec(
+        "mnist",
+        "MNIST handwritten digits, 28x28 grey, 10 classes",
+        present=lambda: _idx_dir([_mnist_dir()]) is not None,
+        load=_load_mnist,
+        remedy=lambda: (
+            "run `genclf data fetch mnist` on a machine with internet, or copy train-images-idx3-ubyte, "
+            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte into {_mnist_dir()}/"
+        ),
+        fetchable=True,
+    )
+)
+
+# ---------------------------------------------------------------- CIFAR (python batches)
+
+_CIFAR = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta", "labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels"),
+}
+
+
+def _cifar_present(name: str) -> bool:
+    folder, train, test, meta, _ = _CIFAR[name]
+    d = data_dir() / folder
+    return all((d / f).is_file() for f in [*train, *test, meta])
+
+
+def _load_cifar(name: str) -> Dataset:
+    folder, train, test, meta, key = _CIFAR[name]
+    d = data_dir() / folder
+
+    def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        batches = [formats.read_cifar_batch(d / f) for f in files]
+        x = np.concatenate([formats.cifar_images(b) for b in batches])
+        y = np.concatenate([np.asarray(b[key], np.int64) for b in batches])
+        return x, y
+
+    m = formats.read_cifar_batch(d / meta)
+    names = m.get("label_names") or m.get("fine_label_names")
+    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    return Dataset(name, classes, *read(train), *read(test), hflip=True, source=str(d))
+
+
+for _name, _desc in (("cifar10", "CIFAR-10, 32x32 RGB, 10 classes"), ("cifar100", "CIFAR-100, 32x32 RGB, 100 fine classes")):
+    _folder, _train, _test, _meta, _ = _CIFAR[_name]
+    register(
+        DatasetSpec(
+            _name,
+            _desc,
+            present=functools.partial(_cifar_present, _name),
+            load=functools.partial(_load_cifar, _name),
+            remedy=functools.partial(
+                lambda n, f, files: (
+                    f"run `genclf data fetch {n}` on a machine with internet, or copy {', '.join(files)} into {data_dir() / f}/"
+                ),
+                _name,
+                _folder,
+                [*_train, *_test, _meta],
+            ),
+            fetchable=True,
+        )
+    )
+
+
+def fetch(name: str) -> Path:
+    """Download a fetchable dataset into GENCLF_DATA_DIR with torchvision (needs internet)."""
+    s = spec(name)
+    if not s.fetchable:
+        raise GenclfError(f"dataset {name!r} cannot be fetched; {s.remedy() or 'it ships with genclf'}")
+    from torchvision import datasets as tvd
+
+    cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
+    root = data_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as e:  # network errors come in many types
+        raise GenclfError(f"could not download {name} ({type(e).__name__}: {e}); {s.remedy()}") from None
+    _load_cached.cache_clear()
+    return root
+
+
+# ---------------------------------------------------------------- sklearn digits
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.clip(d.images * (255 / 16), 0, 255).round().astype(np.uint8)[:, None]
+    y = d.target.astype(np.int64)
+    test = stratified_subset(y, np.arange(len(y)), 360, seed=VAL_SEED)
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return Dataset("digits", tuple(str(i) for i in range(10)), x[train], y[train], x[test], y[test], source="sklearn")
+
+
+register(DatasetSpec("digits", "sklearn 8x8 digits, 10 classes (quick demos and tests)", lambda: True, _load_digits))
+
+# ---------------------------------------------------------------- folder:PATH
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """Read from `<folder>/genclf.json` when present, e.g. {"size": 28, "mode": "L", "test_fraction": 0.2}."""
+
+    size: int = 32
+    mode: str = "RGB"
+    test_fraction: float = 0.2
+
+
+def _folder_spec(name: str) -> DatasetSpec:
+    root = Path(name.split(":", 1)[1]).expanduser()
+    return DatasetSpec(
+        name,
+        f"your images under {root}",
+        present=root.is_dir,
+        load=functools.partial(load_folder, root, name),
+        remedy=lambda: f"no folder {root}; create it with one subfolder of images per class (optional unlabeled/)",
+    )
+
+
+def _folder_options(root: Path) -> FolderOptions:
+    f = root / "genclf.json"
+    if not f.is_file():
+        return FolderOptions()
+    try:
+        opts = FolderOptions(**json.loads(f.read_text()))
+    except (ValueError, TypeError) as e:
+        raise GenclfError(f"{f} is invalid ({e}); valid keys: size, mode, test_fraction") from None
+    if opts.mode not in ("L", "RGB") or not 8 <= opts.size <= 256:
+        raise GenclfError(f"{f}: mode must be L or RGB and size in [8, 256]")
+    return opts
+
+
+def load_folder(root: Path, name: str | None = None) -> Dataset:
+    """One subfolder per class (+ optional unlabeled/); optional train/ and test/ level above that."""
+    opts = _folder_options(root)
+    has_split = (root / "train").is_dir() and (root / "test").is_dir()
+    tops = {"train": root / "train", "test": root / "test"} if has_split else {"all": root}
+    class_names = sorted(
+        {p.name for top in tops.values() for p in top.iterdir() if p.is_dir() and p.name not in ("unlabeled", "train", "test")}
+    )
+    xs: dict[str, list] = {k: [] for k in tops}
+    ys: dict[str, list] = {k: [] for k in tops}
+    skipped, unlabeled = 0, []
+    for key, top in tops.items():
+        for c, cname in enumerate(class_names):
+            if (top / cname).is_dir():
+                arrays, bad = formats.read_image_dir(top / cname, opts.size, opts.mode)
+                xs[key] += arrays
+                ys[key] += [c] * len(arrays)
+                skipped += bad
+        if (top / "unlabeled").is_dir():
+            arrays, bad = formats.read_image_dir(top / "unlabeled", opts.size, opts.mode)
+            unlabeled += arrays
+            skipped += bad
+    counts = np.bincount(np.asarray(sum(ys.values(), []), np.int64), minlength=len(class_names))
+    used = [n for n, k in zip(class_names, counts) if k > 0]
+    if len(used) < 2:
+        raise GenclfError(
+            f"{root}: found {int(counts.sum())} usable images in {len(used)} class folder(s) ({skipped} unreadable); "
+            "need at least two subfolders with images, one per class"
+        )
+    remap = {class_names.index(n): i for i, n in enumerate(used)}  # empty class folders are dropped
+    arr = {k: (np.stack(xs[k]) if xs[k] else None, np.asarray([remap[y] for y in ys[k]], np.int64)) for k in tops}
+    if has_split:
+        (xtr, ytr), (xte, yte) = arr["train"], arr["test"]
+    else:
+        x, y = arr["all"]
+        n_test = max(len(used), int(round(len(y) * opts.test_fraction)))
+        te = stratified_subset(y, np.arange(len(y)), n_test, seed=VAL_SEED)
+        tr = np.setdiff1d(np.arange(len(y)), te)
+        xtr, ytr, xte, yte = x[tr], y[tr], x[te], y[te]
+    xu = np.stack(unlabeled) if unlabeled else None
+    return Dataset(name or f"folder:{root}", tuple(used), xtr, ytr, xte, yte, xu, hflip=False, skipped=skipped, source=str(root))
+
+
+# ---------------------------------------------------------------- splits and sampling
+
+
+@dataclass(frozen=True)
+class Splits:
+    val: np.ndarray = field(repr=False)  # indices into x_train
+    pool: np.ndarray = field(repr=False)  # train minus val: where labeled shots come from
+
+
+def stratified_subset(labels: np.ndarray, idx: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """`n` indices from `idx`, class proportions kept (largest-remainder rounding), seeded, sorted."""
+    rng = np.random.default_rng(seed)
+    y = labels[idx]
+    classes, counts = np.unique(y, return_counts=True)
+    n = min(n, len(idx))
+    quota = counts * n / counts.sum()
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take))[: n - take.sum()]:
+        take[i] += 1
+    out = [rng.choice(idx[y == c], size=t, replace=False) for c, t in zip(classes, take)]
+    return np.sort(np.concatenate(out))
+
+
+def splits(ds: Dataset, val_fraction: float = 0.1, max_val: int = 5000) -> Splits:
+    """The fixed stratified validation split (10% of train, at most 5000) and the rest ('pool')."""
+    key = (val_fraction, max_val)
+    memo = ds.__dict__.setdefault("_splits", {})
+    if key not in memo:
+        n = len(ds.y_train)
+        val = stratified_subset(ds.y_train, np.arange(n), min(max_val, int(n * val_fraction)), seed=VAL_SEED)
+        memo[key] = Splits(val=val, pool=np.setdiff1d(np.arange(n), val))
+    return memo[key]
+
+
+def max_shots(labels: np.ndarray, candidates: np.ndarray) -> int:
+    return int(np.bincount(labels[candidates]).min()) if len(candidates) else 0
+
+
+def sample_shots(labels: np.ndarray, candidates: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k random indices per class from `candidates`, seeded; sorted by class then draw order."""
+    if k < 1:
+        raise GenclfError(f"shots per class must be at least 1, got {k}")
+    present = np.unique(labels[candidates])
+    counts = np.array([(labels[candidates] == c).sum() for c in present])
+    if k > counts.min():
+        worst = int(present[counts.argmin()])
+        raise GenclfError(f"{k} shots per class is more than class {worst} holds; the largest k possible is {counts.min()}")
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(candidates[labels[candidates] == c], size=k, replace=False) for c in present])
+
+
+def shot_indices(ds: Dataset, k: int, seed: int) -> np.ndarray:
+    """The seeded k-shot labeled set for `ds`: indices into x_train, drawn from the pool (never val/test)."""
+    s = splits(ds)
+    return sample_shots(ds.y_train, s.pool, k, seed)
