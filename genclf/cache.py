@@ -9,7 +9,9 @@ Guarantees:
 - writes go to a temp dir in the same parent and are published with `os.replace`: a reader sees a
   whole entry or none;
 - a per-key `fcntl.flock` makes concurrent processes compute a missing entry once;
-- an entry whose checksum fails is deleted and recomputed, never served.
+- an entry whose checksum fails is deleted and recomputed, never served;
+- a killed writer leaves only a `.tmp-<key>-<pid>-*` dir, which is never listed or read; the next
+  writer of that key, or `clear`, removes it.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Cache:
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else cache_root()
-        self._verified: dict[str, tuple[float, int]] = {}  # path -> (mtime, size) already checksummed
+        self._verified: dict[str, tuple] = {}  # path -> (inode, mtime, size, sha256) already checksummed
 
     def entry_dir(self, kind: str, key: str) -> Path:
         return self.root / kind / key[:2] / key
@@ -102,8 +104,8 @@ class Cache:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def read(self, kind: str, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays of a valid entry, or None (absent or corrupt; a corrupt one is removed)."""
+    def read(self, kind: str, key: str, *, discard_corrupt: bool = True) -> dict[str, np.ndarray] | None:
+        """The arrays of a valid entry, or None (absent or corrupt; a corrupt one is removed unless told not to)."""
         d = self.entry_dir(kind, key)
         data, meta_file = d / "data.safetensors", d / "meta.json"
         if not (data.is_file() and meta_file.is_file()):
@@ -111,21 +113,23 @@ class Cache:
         try:
             meta = json.loads(meta_file.read_text())
             st = data.stat()
-            stamp = (st.st_mtime, st.st_size)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size, meta["sha256"])
             if self._verified.get(str(data)) != stamp:
                 if _sha256_file(data) != meta["sha256"]:
                     raise ValueError("checksum mismatch")
                 self._verified[str(data)] = stamp
             return load_file(str(data))
         except Exception as e:  # any damage means recompute
-            log.warning("cache entry %s/%s is corrupt (%s); recomputing", kind, key[:12], e)
-            self._discard(d)
+            if discard_corrupt:
+                log.warning("cache entry %s/%s is corrupt (%s); recomputing", kind, key[:12], e)
+                self._discard(d)
             return None
 
     def write(self, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> Path:
         final = self.entry_dir(kind, key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
+        # the pid in the name tells an orphan (its writer died) from a write in progress
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-{os.getpid()}-", dir=final.parent))
         try:
             data = tmp / "data.safetensors"
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(data))
@@ -160,13 +164,17 @@ class Cache:
     ) -> dict[str, np.ndarray]:
         """Serve the entry for (kind, parts), computing it under a lock when absent or corrupt."""
         key = make_key(kind, parts)
-        hit = self.read(kind, key)
+        # outside the lock a writer may be swapping the entry, so a failed check proves nothing yet
+        hit = self.read(kind, key, discard_corrupt=False)
         if hit is not None:
             return hit
         with self.lock(key):
             hit = self.read(kind, key)  # another process may have finished while we waited
             if hit is not None:
                 return hit
+            # we hold the key's lock, so any temp dir of this key belongs to a writer that died
+            for orphan in self.entry_dir(kind, key).parent.glob(f".tmp-{key[:12]}-*"):
+                shutil.rmtree(orphan, ignore_errors=True)
             t0 = time.time()
             arrays = compute()
             self.write(kind, key, arrays, {"parts": parts, "seconds": round(time.time() - t0, 3), **(meta or {})})
@@ -177,12 +185,17 @@ class Cache:
         return (d / "data.safetensors").is_file() and (d / "meta.json").is_file()
 
     def entries(self, kind: str | None = None) -> list[Entry]:
+        """Published entries, oldest first (temp dirs of unfinished or killed writes are not entries)."""
+        if not self.root.is_dir():
+            return []
         out = []
         kinds = [self.root / kind] if kind else [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
         for kd in kinds:
             if not kd.is_dir():
                 continue
             for meta_file in kd.glob("*/*/meta.json"):
+                if meta_file.parent.name.startswith("."):
+                    continue
                 try:
                     meta = json.loads(meta_file.read_text())
                 except ValueError:
@@ -199,11 +212,25 @@ class Cache:
         return out
 
     def clear(self, kind: str | None = None) -> int:
+        """Remove entries (of one kind, or all) and the leftovers of killed writers; returns the entry count."""
         n = 0
         for e in self.entries(kind):
             self._discard(e.path)
             n += 1
+        for d in self.leftovers(kind):
+            shutil.rmtree(d, ignore_errors=True)
         return n
+
+    def leftovers(self, kind: str | None = None) -> list[Path]:
+        """Temp dirs whose writer process is gone, and half-deleted entries."""
+        if not self.root.is_dir():
+            return []
+        dirs = self.root.glob(f"{kind or '*'}/*/.*")
+        return [
+            d
+            for d in dirs
+            if d.name.startswith(".trash-") or (d.name.startswith(".tmp-") and not _alive(d.name.split("-")[2]))
+        ]
 
     @staticmethod
     def _discard(d: Path) -> None:
@@ -212,6 +239,16 @@ class Cache:
         with contextlib.suppress(FileNotFoundError):
             os.replace(d, trash)
             shutil.rmtree(trash, ignore_errors=True)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def default_cache() -> Cache:

@@ -61,7 +61,11 @@ def cmd_data_list(a) -> int:
     print(f"{'name':16} {'present':8} {'train':>7} {'test':>7}  description / remedy")
     for name, s in data.REGISTRY.items():
         if s.present():
-            ds = data.load(name)
+            try:
+                ds = data.load(name)
+            except GenclfError as e:  # one damaged dataset should not hide the others
+                print(f"{name:16} {'damaged':8} {'-':>7} {'-':>7}  {s.description}. {e}")
+                continue
             print(f"{name:16} {'yes':8} {len(ds.y_train):7d} {len(ds.y_test):7d}  {s.description}")
         else:
             print(f"{name:16} {'no':8} {'-':>7} {'-':>7}  {s.description}. To get it: {s.remedy()}")
@@ -79,8 +83,10 @@ def cmd_data_show(a) -> int:
     print(f"dataset      {ds.name}  ({ds.source})")
     print(f"image shape  {ds.shape} (C, H, W) uint8")
     print(f"fingerprint  {ds.fingerprint}")
-    print(f"splits       train {len(ds.y_train)} = pool {len(s.pool)} + val {len(s.val)}; test {len(ds.y_test)}; "
-          f"unlabeled extra {len(ds.x_unlabeled)}")
+    print(
+        f"splits       train {len(ds.y_train)} = pool {len(s.pool)} + val {len(s.val)}; test {len(ds.y_test)}; "
+        f"unlabeled extra {len(ds.x_unlabeled)}"
+    )
     if ds.skipped:
         print(f"skipped      {ds.skipped} unreadable file(s)")
     tr = np.bincount(ds.y_train, minlength=ds.n_classes)
@@ -90,10 +96,12 @@ def cmd_data_show(a) -> int:
     for i, c in enumerate(ds.classes):
         print(f"{i:5d} {c[:24]:24} {tr[i]:6d} {va[i]:6d} {te[i]:6d}")
     if a.grid:
-        per = 8
-        rows = [ds.x_train[np.flatnonzero(ds.y_train == c)[:per]] for c in range(min(ds.n_classes, 20))]
+        per, n_rows = 8, min(ds.n_classes, 20)
+        blank = np.full((per, *ds.shape), 255, np.uint8)  # pads classes with fewer than `per` images
+        rows = [np.concatenate([ds.x_train[np.flatnonzero(ds.y_train == c)[:per]], blank])[:per] for c in range(n_rows)]
         path = viz.save_png(Path(a.grid), viz.grid(np.concatenate(rows), cols=per, scale=3))
-        print(f"wrote {path} ({per} examples per class, one row per class)")
+        which = "one row per class" if n_rows == ds.n_classes else f"one row for each of the first {n_rows} classes"
+        print(f"wrote {path} ({per} train examples per class, {which})")
     return 0
 
 
@@ -123,6 +131,8 @@ def cmd_cache(a) -> int:
             print(f"{kind:12} {n:6d} entries {b / 1e6:10.2f} MB")
             total += b
         print(f"{'total':12} {'':6} {'':7} {total / 1e6:10.2f} MB in {c.root}")
+        if left := c.leftovers():
+            print(f"{len(left)} leftover temp dir(s) from interrupted writes; `genclf cache clear --yes` removes them")
     else:
         if not a.yes:
             raise GenclfError("`genclf cache clear` deletes cached artifacts; rerun with --yes to confirm")
@@ -145,7 +155,7 @@ def cmd_train(a) -> int:
         raise GenclfError(f"backbone {a.backbone!r} has nothing to train; valid: ddpm, vae, vqvae, gan")
     out = Path(a.out) if a.out else runs_dir() / a.dataset / a.backbone
     overrides = json.loads(a.config) if a.config else {}
-    bb = cls.from_preset(a.preset, ds.shape, **overrides)
+    bb = cls.from_preset(a.preset, ds.shape, seed=a.seed, **overrides)
     if (out / "checkpoint.json").is_file() and (out / "config.json").is_file():
         prev = json.loads((out / "config.json").read_text()).get("config", {})
         if prev and prev != json.loads(json.dumps(bb.config_dict())):
@@ -153,7 +163,12 @@ def cmd_train(a) -> int:
     elif (out / "model.safetensors").is_file() and not (out / "checkpoint.json").is_file() and not a.force:
         raise GenclfError(f"{out} already holds a finished model; pass --out elsewhere, or --force to retrain")
     cfg = TrainConfig(
-        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, limit=a.limit, hflip=ds.hflip and not a.no_flip,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        limit=a.limit,
+        hflip=ds.hflip and not a.no_flip,
         max_steps=a.max_steps,
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -164,8 +179,10 @@ def cmd_train(a) -> int:
 
     if not (out / "config.json").is_file():
         write_json(out / "config.json", {"backbone": bb.name, "config": bb.config_dict(), "status": "training"})
-    print(f"training {a.backbone} ({a.preset}) on {ds.name} [{ds.fingerprint}]: {len(ds.unlabeled_pool())} unlabeled "
-          f"images, train config {cfg}")
+    print(
+        f"training {a.backbone} ({a.preset}) on {ds.name} [{ds.fingerprint}]: {len(ds.unlabeled_pool())} unlabeled "
+        f"images, train config {cfg}"
+    )
     t0 = time.time()
     meta = {"dataset": ds.name, "data_fingerprint": ds.fingerprint, "preset": a.preset, "command": cmd, "status": "done"}
     train(bb, ds.unlabeled_pool(), cfg, out_dir=out, progress=_tqdm_progress(f"train {a.backbone}", "step"), meta=meta)
@@ -189,23 +206,39 @@ def cmd_features(a) -> int:
 
     t0 = time.time()
     res = features.extract(
-        a.dataset, a.backbone, t=a.t, blocks=a.blocks, split=a.split, limit=a.limit, seed=a.seed,
+        a.dataset,
+        a.backbone,
+        t=a.t,
+        blocks=a.blocks,
+        split=a.split,
+        limit=a.limit,
+        seed=a.seed,
         progress=_tqdm_progress(f"features {a.backbone}", "img"),
     )
     dt = time.time() - t0
     n = res.x.shape[0]
     how = "cached" if res.cached else f"{n / max(res.seconds, 1e-9):.0f} images/s"
-    print(f"{a.backbone} t={a.t} blocks={','.join(res.blocks)} split={a.split}: features {res.x.shape} float32 "
-          f"({how}, {dt:.2f}s total) key {res.key[:12]}")
+    print(
+        f"{a.backbone} t={a.t} blocks={','.join(res.blocks)} split={a.split}: features {res.x.shape} float32 "
+        f"({how}, {dt:.2f}s total) key {res.key[:12]}"
+    )
     return 0
 
 
 # ------------------------------------------------------------------ parser
 
 
+# kept here so `genclf --help` and bad-input errors answer without importing torch;
+# tests/test_backbones.py checks it matches the registry
+BACKBONE_NAMES = ("ddpm", "vae", "vqvae", "gan", "pixels")
+
+
+def names() -> list[str]:
+    return list(BACKBONE_NAMES)
+
+
 def build_parser() -> Parser:
     from genclf import data
-    from genclf.backbones import names
 
     p = Parser(prog="genclf", description="Few-shot classification with generative features.")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -238,7 +271,7 @@ def build_parser() -> Parser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="train on N random images only")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
-    t.add_argument("--config", help='JSON overrides of the preset, e.g. \'{"latent": 16}\'')
+    t.add_argument("--config", help="JSON overrides of the preset, e.g. '{\"latent\": 16}'")
     t.add_argument("--out", help="output folder (default runs/<dataset>/<backbone>)")
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips even where the dataset allows them")
     t.add_argument("--force", action="store_true", help="retrain over a finished model")
@@ -268,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     except GenclfError as e:
         sys.stderr.write(f"genclf: error: {e}\n")
         return 2
+    except BrokenPipeError:  # `genclf data list | head`
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("genclf: interrupted; rerun the same command to resume\n")
         return 130

@@ -29,7 +29,6 @@ VAL_SEED = 0  # fixed: the validation split never moves between runs
 DEFAULT_DATASET = "fashion-mnist"
 
 FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def data_dir() -> Path:
@@ -133,11 +132,22 @@ def load(name: str = DEFAULT_DATASET) -> Dataset:
     s = spec(name)
     if not s.present():
         raise GenclfError(f"dataset {name!r} is not on this machine: {s.remedy()}")
-    return _load_cached(name)
+    return _load_cached(name, _freshness(name))
+
+
+def _freshness(name: str) -> tuple:
+    """What invalidates the in-memory copy: the data dir, and for folders the folder mtimes."""
+    if not name.startswith("folder:"):
+        return (os.path.abspath(data_dir()),)
+    root = Path(name.split(":", 1)[1]).expanduser()
+    dirs = [root, *(d for d in root.iterdir() if d.is_dir())]
+    dirs += [d for top in dirs[1:] if top.name in ("train", "test") for d in top.iterdir() if d.is_dir()]
+    opts = root / "genclf.json"
+    return tuple((str(d), d.stat().st_mtime_ns) for d in dirs + ([opts] if opts.is_file() else []))
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str) -> Dataset:
+def _load_cached(name: str, freshness: tuple = ()) -> Dataset:
     return spec(name).load()
 
 
@@ -151,7 +161,9 @@ def _fmnist_dirs() -> list[Path]:
 
 def _idx_dir(candidates: list[Path]) -> Path | None:
     for d in candidates:
-        if all(formats.find_file(d, f"{p}-{k}-idx{n}-ubyte") for p in ("train", "t10k") for k, n in (("images", 3), ("labels", 1))):
+        if all(
+            formats.find_file(d, f"{p}-{k}-idx{n}-ubyte") for p in ("train", "t10k") for k, n in (("images", 3), ("labels", 1))
+        ):
             return d
     return None
 
@@ -183,14 +195,12 @@ def _mnist_dir() -> Path:
 
 
 def _load_mnist() -> Dataset:
-    # torchvision's own reader, from the folder layout torchvision downloads into
-    from torchvision.datasets import MNIST
-
-    root = str(data_dir())
-    parts = [MNIST(root, train=t, download=False) for t in (True, False)]
-    arrays = [(p.data.numpy()[:, None].astype(np.uint8), p.targets.numpy().astype(np.int64)) for p in parts]
-    classes = tuple(str(i) for i in range(10))
-    return Dataset("mnist", classes, *arrays[0], *arrays[1], hflip=False, source=str(_mnist_dir()))
+    # the folder torchvision downloads into; read with our IDX reader, which (unlike torchvision's
+    # MNIST(download=False)) also accepts the .gz files that `present` accepts
+    d = _mnist_dir()
+    xtr, ytr = formats.read_idx_pair(d, "train")
+    xte, yte = formats.read_idx_pair(d, "t10k")
+    return Dataset("mnist", tuple(str(i) for i in range(10)), xtr, ytr, xte, yte, hflip=False, source=str(d))
 
 
 register(
@@ -201,7 +211,7 @@ register(
         load=_load_mnist,
         remedy=lambda: (
             "run `genclf data fetch mnist` on a machine with internet, or copy train-images-idx3-ubyte, "
-            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte into {_mnist_dir()}/"
+            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (or their .gz) into {_mnist_dir()}/"
         ),
         fetchable=True,
     )
@@ -209,53 +219,57 @@ register(
 
 # ---------------------------------------------------------------- CIFAR (python batches)
 
+# name -> (folder, train files, test files, meta file, label key, class-names key in meta)
 _CIFAR = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta", "labels"),
-    "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels"),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "batches.meta",
+        "labels",
+        "label_names",
+    ),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
 }
 
 
 def _cifar_present(name: str) -> bool:
-    folder, train, test, meta, _ = _CIFAR[name]
+    folder, train, test, meta, *_ = _CIFAR[name]
     d = data_dir() / folder
     return all((d / f).is_file() for f in [*train, *test, meta])
 
 
 def _load_cifar(name: str) -> Dataset:
-    folder, train, test, meta, key = _CIFAR[name]
+    folder, train, test, meta, key, names_key = _CIFAR[name]
     d = data_dir() / folder
+    m = formats.read_cifar_batch(d / meta)
+    if names_key not in m:
+        raise GenclfError(f"{d / meta} has no {names_key!r}; re-download {name}")
+    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in m[names_key])
 
     def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
         batches = [formats.read_cifar_batch(d / f) for f in files]
+        for f, b in zip(files, batches, strict=True):
+            if key not in b or "data" not in b or len(b[key]) != len(b["data"]):
+                raise GenclfError(f"{d / f} lacks 'data' or {key!r}, or their lengths differ; re-download {name}")
         x = np.concatenate([formats.cifar_images(b) for b in batches])
         y = np.concatenate([np.asarray(b[key], np.int64) for b in batches])
+        if len(y) and not 0 <= y.min() <= y.max() < len(classes):
+            raise GenclfError(f"{d}: labels outside 0..{len(classes) - 1}; re-download {name}")
         return x, y
 
-    m = formats.read_cifar_batch(d / meta)
-    names = m.get("label_names") or m.get("fine_label_names")
-    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
     return Dataset(name, classes, *read(train), *read(test), hflip=True, source=str(d))
 
 
+def _cifar_remedy(name: str) -> str:
+    folder, train, test, meta, *_ = _CIFAR[name]
+    files = ", ".join([*train, *test, meta])
+    return f"run `genclf data fetch {name}` on a machine with internet, or copy {files} into {data_dir() / folder}/"
+
+
 for _name, _desc in (("cifar10", "CIFAR-10, 32x32 RGB, 10 classes"), ("cifar100", "CIFAR-100, 32x32 RGB, 100 fine classes")):
-    _folder, _train, _test, _meta, _ = _CIFAR[_name]
-    register(
-        DatasetSpec(
-            _name,
-            _desc,
-            present=functools.partial(_cifar_present, _name),
-            load=functools.partial(_load_cifar, _name),
-            remedy=functools.partial(
-                lambda n, f, files: (
-                    f"run `genclf data fetch {n}` on a machine with internet, or copy {', '.join(files)} into {data_dir() / f}/"
-                ),
-                _name,
-                _folder,
-                [*_train, *_test, _meta],
-            ),
-            fetchable=True,
-        )
-    )
+    _p = functools.partial
+    register(DatasetSpec(_name, _desc, _p(_cifar_present, _name), _p(_load_cifar, _name), _p(_cifar_remedy, _name), True))
 
 
 def fetch(name: str) -> Path:
@@ -296,15 +310,6 @@ register(DatasetSpec("digits", "sklearn 8x8 digits, 10 classes (quick demos and 
 # ---------------------------------------------------------------- folder:PATH
 
 
-@dataclass(frozen=True)
-class FolderOptions:
-    """Read from `<folder>/genclf.json` when present, e.g. {"size": 28, "mode": "L", "test_fraction": 0.2}."""
-
-    size: int = 32
-    mode: str = "RGB"
-    test_fraction: float = 0.2
-
-
 def _folder_spec(name: str) -> DatasetSpec:
     root = Path(name.split(":", 1)[1]).expanduser()
     return DatasetSpec(
@@ -316,60 +321,13 @@ def _folder_spec(name: str) -> DatasetSpec:
     )
 
 
-def _folder_options(root: Path) -> FolderOptions:
-    f = root / "genclf.json"
-    if not f.is_file():
-        return FolderOptions()
-    try:
-        opts = FolderOptions(**json.loads(f.read_text()))
-    except (ValueError, TypeError) as e:
-        raise GenclfError(f"{f} is invalid ({e}); valid keys: size, mode, test_fraction") from None
-    if opts.mode not in ("L", "RGB") or not 8 <= opts.size <= 256:
-        raise GenclfError(f"{f}: mode must be L or RGB and size in [8, 256]")
-    return opts
-
-
 def load_folder(root: Path, name: str | None = None) -> Dataset:
-    """One subfolder per class (+ optional unlabeled/); optional train/ and test/ level above that."""
-    opts = _folder_options(root)
-    has_split = (root / "train").is_dir() and (root / "test").is_dir()
-    tops = {"train": root / "train", "test": root / "test"} if has_split else {"all": root}
-    class_names = sorted(
-        {p.name for top in tops.values() for p in top.iterdir() if p.is_dir() and p.name not in ("unlabeled", "train", "test")}
+    """`root/<class>/*.png` (+ optional `unlabeled/`, optional train/ and test/ level); see formats.read_image_folder."""
+    f = formats.read_image_folder(Path(root), seed=VAL_SEED)
+    name = name or f"folder:{root}"
+    return Dataset(
+        name, f.classes, f.x_train, f.y_train, f.x_test, f.y_test, f.x_unlabeled, skipped=f.skipped, source=str(root)
     )
-    xs: dict[str, list] = {k: [] for k in tops}
-    ys: dict[str, list] = {k: [] for k in tops}
-    skipped, unlabeled = 0, []
-    for key, top in tops.items():
-        for c, cname in enumerate(class_names):
-            if (top / cname).is_dir():
-                arrays, bad = formats.read_image_dir(top / cname, opts.size, opts.mode)
-                xs[key] += arrays
-                ys[key] += [c] * len(arrays)
-                skipped += bad
-        if (top / "unlabeled").is_dir():
-            arrays, bad = formats.read_image_dir(top / "unlabeled", opts.size, opts.mode)
-            unlabeled += arrays
-            skipped += bad
-    counts = np.bincount(np.asarray(sum(ys.values(), []), np.int64), minlength=len(class_names))
-    used = [n for n, k in zip(class_names, counts) if k > 0]
-    if len(used) < 2:
-        raise GenclfError(
-            f"{root}: found {int(counts.sum())} usable images in {len(used)} class folder(s) ({skipped} unreadable); "
-            "need at least two subfolders with images, one per class"
-        )
-    remap = {class_names.index(n): i for i, n in enumerate(used)}  # empty class folders are dropped
-    arr = {k: (np.stack(xs[k]) if xs[k] else None, np.asarray([remap[y] for y in ys[k]], np.int64)) for k in tops}
-    if has_split:
-        (xtr, ytr), (xte, yte) = arr["train"], arr["test"]
-    else:
-        x, y = arr["all"]
-        n_test = max(len(used), int(round(len(y) * opts.test_fraction)))
-        te = stratified_subset(y, np.arange(len(y)), n_test, seed=VAL_SEED)
-        tr = np.setdiff1d(np.arange(len(y)), te)
-        xtr, ytr, xte, yte = x[tr], y[tr], x[te], y[te]
-    xu = np.stack(unlabeled) if unlabeled else None
-    return Dataset(name or f"folder:{root}", tuple(used), xtr, ytr, xte, yte, xu, hflip=False, skipped=skipped, source=str(root))
 
 
 # ---------------------------------------------------------------- splits and sampling
@@ -391,7 +349,7 @@ def stratified_subset(labels: np.ndarray, idx: np.ndarray, n: int, seed: int) ->
     take = np.floor(quota).astype(int)
     for i in np.argsort(-(quota - take))[: n - take.sum()]:
         take[i] += 1
-    out = [rng.choice(idx[y == c], size=t, replace=False) for c, t in zip(classes, take)]
+    out = [rng.choice(idx[y == c], size=t, replace=False) for c, t in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(out))
 
 
@@ -425,5 +383,12 @@ def sample_shots(labels: np.ndarray, candidates: np.ndarray, k: int, seed: int) 
 
 def shot_indices(ds: Dataset, k: int, seed: int) -> np.ndarray:
     """The seeded k-shot labeled set for `ds`: indices into x_train, drawn from the pool (never val/test)."""
-    s = splits(ds)
-    return sample_shots(ds.y_train, s.pool, k, seed)
+    pool = splits(ds).pool
+    counts = np.bincount(ds.y_train[pool], minlength=ds.n_classes)
+    if k > counts.min():
+        c = int(counts.argmin())
+        raise GenclfError(
+            f"{k} shots per class is more than class {c} ({ds.classes[c]!r}) holds outside validation "
+            f"({counts[c]} images); the largest k possible for {ds.name} is {counts.min()}"
+        )
+    return sample_shots(ds.y_train, pool, k, seed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ class TrainConfig:
     seed: int = 0
     max_steps: int | None = None  # stop early (tests, smoke runs)
     hflip: bool = False
-    checkpoint_every_s: float = 120
+    checkpoint_every_s: float = float(os.environ.get("GENCLF_CHECKPOINT_EVERY_S", 120))
     log_every: int = 25
     limit: int | None = None  # train on the first N (shuffled, seeded) images only
 
@@ -130,6 +131,7 @@ def train(
             _truncate_log(out_dir / "train_log.jsonl", step)
             log.info("resuming %s at step %d/%d", out_dir, step, total)
     t_start, last_ckpt = time.time() - seconds, time.time()
+    wall_start, seen_at_start = time.time(), seen
     perm_epoch, perm = -1, None
     window: list[dict] = []
     for m in bb.modules().values():
@@ -152,7 +154,8 @@ def train(
         window.append(losses)
         elapsed = time.time() - t_start
         if progress:
-            progress(step, total, {**losses, "epoch": step / steps_per_epoch})
+            rate = (seen - seen_at_start) / max(time.time() - wall_start, 1e-9)
+            progress(step, total, {**losses, "epoch": round(step / steps_per_epoch, 3), "img/s": round(rate, 1)})
         if out_dir is not None and (step % cfg.log_every == 0 or step == total):
             row = {"step": step, "epoch": round(step / steps_per_epoch, 4), "images": seen, "seconds": round(elapsed, 2)}
             row.update({k: round(float(np.mean([w[k] for w in window])), 6) for k in window[0]})
@@ -162,7 +165,7 @@ def train(
         if out_dir is not None and (time.time() - last_ckpt > cfg.checkpoint_every_s or step == total):
             save_checkpoint(out_dir, bb, opts, step, seen, time.time() - t_start)
             if step < total:  # a usable model at every checkpoint, marked unfinished
-                bb.meta.update({"status": "training", "steps": step, "images_seen": seen, **(meta or {}), "status": "training"})
+                bb.meta.update({**(meta or {}), "steps": step, "images_seen": seen, "status": "training"})
                 bb.save(out_dir)
             last_ckpt = time.time()
     for m in bb.modules().values():

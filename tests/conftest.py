@@ -16,6 +16,11 @@ os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/genclf-numba-cache")
 
 TINY_BACKBONES = ("ddpm", "vae", "vqvae", "gan")
 
+# tiny models gain nothing from threads, and oversubscribed OpenMP threads stall badly on 2 cores
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):

@@ -1,8 +1,8 @@
 """Generative backbones behind one protocol and one registry.
 
-    from genclf.backbones import get, resolve
-    bb = resolve("ddpm", "fashion-mnist")          # shipped weights
-    f = bb.features(images_uint8, t=50)             # (N, D) float32
+from genclf.backbones import get, resolve
+bb = resolve("ddpm", "fashion-mnist")          # shipped weights
+f = bb.features(images_uint8, t=50)             # (N, D) float32
 """
 
 from genclf.backbones import ddpm, gan, pixels, vae, vqvae  # noqa: F401  (registration side effects)

@@ -137,12 +137,15 @@ class Backbone:
 
     # ---- construction
     @classmethod
-    def from_preset(cls, preset: str, shape: tuple[int, int, int], **overrides: Any) -> Backbone:
+    def from_preset(cls, preset: str, shape: tuple[int, int, int], seed: int = 0, **overrides: Any) -> Backbone:
+        """A freshly initialised backbone for images of `shape` (C, H, W); the init is seeded."""
         if preset not in cls.PRESETS:
             raise GenclfError(f"unknown preset {preset!r} for {cls.name}; valid presets: {', '.join(cls.PRESETS)}")
         c, h, w = shape
         cfg = config_from_dict(cls.Config, {**cls.PRESETS[preset], "channels": c, "size": max(h, w), **overrides})
-        return cls(cfg)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return cls(cfg)
 
     def config_dict(self) -> dict:
         return dataclasses.asdict(self.config)

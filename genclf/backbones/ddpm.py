@@ -23,6 +23,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, pool, run_features, to_uint8
 from genclf.backbones.registry import register
 
+
 @dataclass(frozen=True)
 class DDPMConfig:
     channels: int = 1
@@ -39,6 +40,7 @@ class DDPMConfig:
     blocks: tuple[str, ...] = ("mid_block", "up_blocks.0")
     pool: int = 4
     noise_draws: int = 1
+
 
 @register
 class DDPM(Backbone):

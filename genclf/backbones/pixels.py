@@ -50,7 +50,11 @@ class Pixels(Backbone):
         return self
 
     def samples(self, n, seed=0, images=None):
-        return images[:n] if images is not None else np.zeros((0, self.config.channels, self.config.size, self.config.size), np.uint8)
+        return (
+            images[:n]
+            if images is not None
+            else np.zeros((0, self.config.channels, self.config.size, self.config.size), np.uint8)
+        )
 
     def save(self, out):
         from genclf.backbones.io import write_json

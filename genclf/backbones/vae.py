@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genclf.backbones.base import Backbone, pad_to, pool, run_features, to_unit, to_uint8
+from genclf.backbones.base import Backbone, pad_to, pool, run_features, to_uint8, to_unit
 from genclf.backbones.registry import register
 
 
