@@ -15,6 +15,8 @@ same data it would have seen.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -100,6 +102,31 @@ def _truncate_log(path: Path, step: int) -> None:
         _atomic_write(path, lambda tmp: Path(tmp).write_text("".join(r + "\n" for r in rows)))
 
 
+@contextlib.contextmanager
+def run_lock(out_dir: Path | None):
+    """One writer per run folder: a second `genclf train` on the same folder is refused, not interleaved."""
+    if out_dir is None:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise GenclfError(
+                f"another genclf train (pid {f.read().strip() or '?'}) is writing {out_dir}; wait for it or cancel it"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def train(
     bb: Backbone,
     images: np.ndarray,
@@ -109,6 +136,11 @@ def train(
     meta: dict | None = None,
 ) -> Backbone:
     """Train `bb` on unlabeled uint8 images (N, C, H, W). With `out_dir`, checkpoint and resume there."""
+    with run_lock(out_dir):
+        return _train(bb, images, cfg, out_dir, progress, meta)
+
+
+def _train(bb, images, cfg, out_dir, progress, meta) -> Backbone:
     bb.check_images(images)
     if cfg.limit:
         images = images[np.random.default_rng(cfg.seed).permutation(len(images))[: cfg.limit]]
