@@ -1,0 +1,280 @@
+"""Classification heads: pure functions over frozen (N, D) float32 features (the DINO/MAE habit).
+
+    pred = fit_predict("logreg", x_train, y_train, x_test, seed=0)     # (N_test,) int64
+
+Every head sees the same preprocessing: features are standardized with statistics fitted on the
+labeled shots only (`standardize=True`). Raw pixels must be passed with `standardize=False`:
+REFERENCE.md shows that standardizing pixels handicaps the baseline.
+
+- `logreg`: sklearn LogisticRegression, C=1 (the pixel baseline of REFERENCE.md).
+- `linear`: one torch Linear layer ("Lin" in the original work).
+- `mlp`: Linear-ReLU-Linear with 128 hidden units ("NonLin").
+- `knn`: cosine 1-nearest-neighbour (REFERENCE.md's pixels + 1-NN).
+- `labelprop`: label spreading (Zhou et al. 2004) over a kNN graph of the labeled shots plus an
+  unlabeled pool, then inductive prediction for the test points from their pool neighbours; test
+  labels are never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+
+from genclf.errors import GenclfError, unknown
+
+HEADS: tuple[str, ...] = ("logreg", "linear", "mlp", "knn", "labelprop")
+HIDDEN = 128
+LABELPROP_NEIGHBORS = 10
+ALPHA = 0.99  # Zhou et al. 2004; sklearn's 0.2 stalls before labels reach far points of the graph
+
+
+def check_head(head: str) -> str:
+    if head not in HEADS:
+        raise unknown("head", head, HEADS)
+    return head
+
+
+def standardizer(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) per feature, fitted on the shots.
+
+    With 10 shots a feature can be (almost) constant on the shots but not on the test set; its
+    scale is floored at 10% of the median scale so it cannot blow up to dominate the head.
+    """
+    mean = x_train.mean(0)
+    std = x_train.std(0)
+    floor = max(0.1 * float(np.median(std)), 1e-6)
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
+
+
+def _prep(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x if stats is None else (x - stats[0]) / stats[1]
+
+
+def _span_view(x_train: np.ndarray, x_test: np.ndarray, stats) -> tuple[np.ndarray, np.ndarray]:
+    """Standardized features, expressed in an orthonormal basis of the shots' span when D >> N.
+
+    For an L2-penalized linear model the weights lie in the span of the training rows (representer
+    theorem), so this is the same problem in N instead of D dimensions: 2048-d fits become 100-d.
+    Standardization is folded into the test projection, saving a pass over the (M, D) test matrix.
+    """
+    x = _prep(x_train, stats)
+    n, d = x.shape
+    if 2 * n > d:
+        return x, _prep(x_test, stats)
+    q = np.linalg.qr(x.T)[0].astype(np.float32)  # (D, N)
+    if stats is None:
+        return x @ q, np.asarray(x_test, np.float32) @ q
+    mean, scale = stats
+    return x @ q, np.asarray(x_test, np.float32) @ (q / scale[:, None]) - (mean / scale) @ q
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _check(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> None:
+    if x_train.ndim != 2 or x_test.ndim != 2 or x_train.shape[1] != x_test.shape[1]:
+        raise GenclfError(f"features must be (N, D) with the same D; got train {x_train.shape} and test {x_test.shape}")
+    if len(x_train) != len(y_train) or len(x_train) == 0:
+        raise GenclfError(f"need one label per training row; got {len(x_train)} rows and {len(y_train)} labels")
+
+
+# ------------------------------------------------------------------ sklearn heads
+
+
+def _logreg(x, y, xt, seed: int, C: float = 1.0) -> np.ndarray:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) < 2:
+        return np.full(len(xt), y[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LogisticRegression(C=C, random_state=seed).fit(x, y)  # sklearn defaults, as REFERENCE.md's baseline
+    return clf.predict(xt)
+
+
+def _knn(x, y, xt, stats=None) -> np.ndarray:
+    """Cosine 1-NN. x: standardized shots; xt: raw test rows, standardized on the fly by folding the
+    statistics into the product (a test row's own norm does not change its nearest neighbour)."""
+    xn = _l2(x)
+    if stats is None:
+        return y[(xt @ xn.T).argmax(1)]
+    mean, scale = stats
+    return y[(xt @ (xn / scale).T - (mean / scale) @ xn.T).argmax(1)]
+
+
+def _labelprop(x, y, xt, xu, n_neighbors: int = LABELPROP_NEIGHBORS) -> np.ndarray:
+    from sklearn.semi_supervised import LabelSpreading
+
+    xa = np.concatenate([x, xu])
+    ya = np.concatenate([y, np.full(len(xu), -1)])
+    nn = min(n_neighbors, len(xa) - 1)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # convergence and 0/0 on isolated graph components
+        ls = LabelSpreading(kernel="knn", n_neighbors=nn, alpha=ALPHA, max_iter=1000).fit(xa, ya)
+        proba = np.nan_to_num(ls.predict_proba(xt))
+    pred = ls.classes_[proba.argmax(1)]
+    lost = proba.max(1) <= 0  # neighbours all in components no label reached: fall back to 1-NN
+    if lost.any():
+        pred[lost] = _knn(x, y, _l2(xt[lost]))
+    return pred
+
+
+# ------------------------------------------------------------------ torch heads
+
+
+def _torch_head(x, y, xt, seed: int, hidden: int | None, steps: int = 300, lr: float = 1e-2, wd: float = 1e-4) -> np.ndarray:
+    """Full-batch Adam on cross-entropy; seeded without touching the global torch RNG."""
+
+    with _one_torch_thread():
+        return _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, np.unique(y))
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Small torch work on a busy 2-core box: extra intra-op threads only spin against each other (5-10x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, classes) -> np.ndarray:
+    import torch
+    from torch import nn
+
+    yi = torch.as_tensor(np.searchsorted(classes, y))
+    xb, d = torch.as_tensor(x), x.shape[1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if hidden is None:
+            model = nn.Linear(d, len(classes))
+        else:
+            model = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, len(classes)))
+            lr = lr / 10
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(model(xb), yi)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.inference_mode():
+        out = torch.cat([model(torch.as_tensor(xt[i : i + 8192])).argmax(1) for i in range(0, len(xt), 8192)])
+    return classes[out.numpy()]
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def fit_predict(
+    head: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    seed: int = 0,
+    x_unlabeled: np.ndarray | None = None,
+    standardize: bool = True,
+) -> np.ndarray:
+    """Fit `head` on (x_train (N, D), y_train (N,) ints) and predict x_test (M, D) -> (M,) int64.
+
+    `x_unlabeled` (U, D): the unlabeled pool, required by (and only used by) `labelprop`.
+    `standardize`: z-score with statistics of x_train; pass False for raw pixels.
+    """
+    check_head(head)
+    x_train, x_test = np.asarray(x_train, np.float32), np.asarray(x_test, np.float32)
+    y_train = np.asarray(y_train).astype(np.int64)
+    _check(x_train, y_train, x_test)
+    if head == "labelprop" and (x_unlabeled is None or len(x_unlabeled) == 0):
+        raise GenclfError("head 'labelprop' needs unlabeled features (x_unlabeled); pick another head or pass the pool")
+    if len(x_test) == 0:
+        return np.zeros(0, np.int64)
+    if head == "labelprop":  # big neighbour searches: let BLAS use every core
+        stats = standardizer(x_train) if standardize else None
+        xu = _prep(np.asarray(x_unlabeled, np.float32), stats)
+        return np.asarray(_labelprop(_prep(x_train, stats), y_train, _prep(x_test, stats), xu), np.int64)
+    from threadpoolctl import threadpool_limits
+
+    # the other heads do small linear algebra, where BLAS threads only fight (QR: 50 ms alone, 4 s contended)
+    with threadpool_limits(1, user_api="blas"):
+        return _small_head(head, x_train, y_train, x_test, seed, standardize)
+
+
+def _small_head(head, x_train, y_train, x_test, seed, standardize) -> np.ndarray:
+    stats = standardizer(x_train) if standardize else None
+    if head == "knn":
+        return _knn(_prep(x_train, stats), y_train, x_test, stats)
+    x, xt = _span_view(x_train, x_test, stats)
+    if head == "logreg":
+        pred = _logreg(x, y_train, xt, seed)
+    else:
+        pred = _torch_head(x, y_train, xt, seed, hidden=HIDDEN if head == "mlp" else None)
+    return np.asarray(pred, np.int64)
+
+
+# ------------------------------------------------------------------ the from-scratch baseline
+
+
+def cnn_fit_predict(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    seed: int = 0,
+    hflip: bool = False,
+    steps: int | None = None,
+) -> np.ndarray:
+    """A small CNN trained from scratch on the labeled images only: the original work's kind of baseline.
+
+    x_train, x_test: uint8 (N, C, H, W). Augmentation: random shifts of up to 2 pixels, plus
+    horizontal flips where the dataset allows them. `steps` (Adam, batch 64) defaults to about 40
+    epochs, clipped to [400, 1000] so few shots still train and k=100 stays under a minute on a CPU.
+    """
+    with _one_torch_thread():
+        return _cnn(x_train, y_train, x_test, seed, hflip, steps)
+
+
+def _cnn(x_train, y_train, x_test, seed, hflip, steps) -> np.ndarray:
+    import torch
+    from torch import nn
+
+    classes = np.unique(y_train)
+    yi = torch.as_tensor(np.searchsorted(classes, y_train))
+    to_t = lambda a: torch.as_tensor(np.asarray(a, np.float32) / 127.5 - 1.0)
+    xb, c = to_t(x_train), x_train.shape[1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        block = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+        model = nn.Sequential(*block(c, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(64, len(classes)))  # fmt: skip
+        gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    bs = min(64, len(xb))
+    steps = steps or int(np.clip(40 * len(xb) // bs, 400, 1000))
+    with torch.enable_grad():
+        model.train()
+        for _ in range(steps):
+            i = torch.randint(len(xb), (bs,), generator=gen)
+            x = nn.functional.pad(xb[i], (2, 2, 2, 2), value=-1.0)
+            dx, dy = torch.randint(0, 5, (2,), generator=gen).tolist()
+            x = x[..., dy : dy + xb.shape[2], dx : dx + xb.shape[3]]
+            if hflip:
+                flip = torch.rand(bs, generator=gen) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = nn.functional.cross_entropy(model(x), yi[i])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.inference_mode():
+        out = torch.cat([model(to_t(x_test[j : j + 1024])).argmax(1) for j in range(0, len(x_test), 1024)])
+    return classes[out.numpy()].astype(np.int64)

@@ -1,0 +1,469 @@
+"""Result tables: the eval grid, `--t auto`, tidy CSVs and the `results/<dataset>/` report.
+
+    rows = run_eval("fashion-mnist", ["pixels", "ddpm"], ["logreg"], [1, 10], seeds=5, t="auto")
+    report("fashion-mnist")   # results/fashion-mnist/{*.csv, label_efficiency.png, timestep.png, README.md}
+
+Every choice -- t, blocks, head, and the "best generative pipeline" at each k -- is made on the
+validation split; the test split only scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genclf import data, experiments, features, heads
+from genclf.backbones import BACKBONES, available
+from genclf.backbones.base import Progress
+from genclf.errors import GenclfError
+
+ROW_FIELDS = experiments.ROW_FIELDS
+CNN = experiments.CNN
+SELECT_SHOTS = 10  # auto choices are made at this k, on validation
+SELECT_SEEDS = 3
+
+
+# ------------------------------------------------------------------ CSV
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list | tuple):
+        return "+".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def write_csv(rows: list[dict], path: Path | str) -> Path:
+    """Tidy CSV: ROW_FIELDS first, then extra keys; lists (t fusion, blocks) joined with '+'."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = list(ROW_FIELDS) + [k for r in rows for k in r if k not in ROW_FIELDS and not isinstance(r[k], np.ndarray)]
+    cols = list(dict.fromkeys(cols))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: _cell(r.get(c)) for c in cols})
+    tmp.replace(path)
+    return path
+
+
+def read_csv(path: Path | str) -> list[dict]:
+    """Rows back from write_csv: numbers parsed; t and blocks stay '+'-joined text."""
+    out = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            for k in ("shots", "seed", "n_eval"):
+                r[k] = int(r[k]) if r.get(k) else None
+            for k in ("accuracy", "baseline_accuracy", "cv_accuracy", "seconds"):
+                if k in r:
+                    r[k] = float(r[k]) if r[k] else None
+            out.append(r)
+    return out
+
+
+# ------------------------------------------------------------------ choices on validation
+
+
+def select_config(dataset: str, backbone: str, head: str = "logreg", progress: Progress | None = None) -> dict:
+    """t (if the backbone has one) then blocks, each by validation accuracy at k=SELECT_SHOTS."""
+    bb = features.backbone(backbone, dataset)
+    val_limit = experiments.VAL_LIMIT  # read at call time (tests shrink it)
+    out = {"t": None, "blocks": bb.check_blocks(None), "sweep_t": None, "sweep_blocks": None}
+    if bb.name == "pixels":
+        return out
+    if bb.has_t:
+        out["sweep_t"] = experiments.sweep_t(
+            dataset, backbone, head, SELECT_SHOTS, SELECT_SEEDS, experiments.T_GRID, val_limit=val_limit, progress=progress
+        )
+        out["t"] = out["sweep_t"]["best_t"]
+    out["sweep_blocks"] = experiments.sweep_blocks(
+        dataset, backbone, head, SELECT_SHOTS, SELECT_SEEDS, t=out["t"], val_limit=val_limit, progress=progress
+    )
+    out["blocks"] = out["sweep_blocks"]["best_blocks"]
+    return out
+
+
+def plan_t(dataset: str, backbones: list[str], t) -> dict[str, object]:
+    """Per backbone, the t to run ('auto' is resolved later). An explicit t applies to backbones with t;
+    if none of them has one it is an error (pixels, vae... take no t)."""
+    bbs = {b: features.backbone("pixels" if b == experiments.CNN else b, dataset) for b in backbones}
+    if t is None or t == "auto":
+        return {b: (t if t == "auto" else experiments.resolve_t(bb, None)) for b, bb in bbs.items()}
+    with_t = [b for b, bb in bbs.items() if bb.has_t]
+    if not with_t:
+        return {b: experiments.resolve_t(bb, t) for b, bb in bbs.items()}  # raises the right error
+    return {b: (experiments.resolve_t(bb, t) if bb.has_t else None) for b, bb in bbs.items()}
+
+
+def run_eval(
+    dataset: str,
+    backbones: list[str],
+    head_names: list[str],
+    shots: list[int],
+    seeds: int,
+    t=None,
+    blocks: list[str] | None = None,
+    strategy: str = "random",
+    test_limit: int | None = None,
+    progress: Progress | None = None,
+    feature_progress: Progress | None = None,
+) -> list[dict]:
+    """few_shot over backbones x heads x shots x seeds; every input is checked before any compute."""
+    ds = data.load(dataset)
+    if not backbones:
+        raise GenclfError("empty list of backbones; pass e.g. --backbone pixels,ddpm")
+    for h in head_names or [None]:
+        if h is None:
+            raise GenclfError("empty list of heads; pass e.g. --head logreg,knn")
+        heads.check_head(h)
+    experiments.check_strategy(strategy)
+    experiments.check_shots(ds, shots)
+    if seeds < 1:
+        raise GenclfError(f"--seeds must be at least 1, got {seeds}")
+    ts = plan_t(dataset, backbones, t)
+    if blocks:
+        for b in backbones:
+            features.backbone(b, dataset).check_blocks(blocks)
+    per_b = {b: [experiments.CNN] if b == experiments.CNN else head_names for b in backbones}
+    rows, total = [], sum(len(hs) for hs in per_b.values()) * len(shots) * seeds
+    for b in backbones:
+        for h in per_b[b]:
+            tb, bl = ts[b], blocks
+            if tb == "auto":
+                sel = select_config(
+                    dataset, b, h if h != "labelprop" else "logreg"
+                )  # labelprop would need pool features per t
+                tb, bl = sel["t"], blocks or sel["blocks"]
+            for k in shots:
+                for s in range(seeds):
+                    r = experiments.row_of(
+                        experiments.few_shot(dataset, b, h, k, s, tb, bl, strategy, test_limit, feature_progress)
+                    )
+                    r["t_choice"] = "auto" if ts[b] == "auto" else ("default" if t is None and tb is not None else "given")
+                    rows.append(r)
+                    if progress:
+                        progress(len(rows), total, {"acc": r["accuracy"]})
+    return rows
+
+
+# ------------------------------------------------------------------ the report
+
+
+def _pipelines(dataset: str, names: list[str], head_names: list[str], progress) -> tuple[list, list, list, list]:
+    """Val-chosen (t, blocks) per backbone, plus a fusion of its 3 best t.
+
+    Returns (pipelines, t sweep rows, block sweep rows, choices)."""
+    pipes, t_rows, b_rows, choices = [], [], [], []
+    for b in names:
+        sel = select_config(dataset, b, "logreg", progress)
+        st, sb = sel["sweep_t"], sel["sweep_blocks"]
+        t_rows += st["rows"] if st else []
+        b_rows += sb["rows"] if sb else []
+        variants = [(sel["t"], b)]
+        if st:
+            top = sorted(st["curve"], key=lambda c: -c["accuracy"])[:3]
+            variants.append((sorted(c["candidate"] for c in top), f"{b} fusion"))
+        choices.append({"backbone": b, "t": sel["t"], "t_cv": st and st["best_t_cv"], "blocks": sel["blocks"],
+                        "blocks_cv": sb["best_blocks_cv"], "fusion": variants[1][0] if st else None})  # fmt: skip
+        for tv, label in variants:
+            pipes += [dict(backbone=b, t=tv, blocks=sel["blocks"], head=h, label=f"{label} + {h}") for h in head_names]
+    return pipes, t_rows, b_rows, choices
+
+
+def _run_pipeline(ds, p: dict, k: int, seed: int, strategy: str, test_limit, val_limit) -> list[dict]:
+    """One shot set, one fitted head, scored on val (for choices) and test (for the table)."""
+    E = experiments
+    t0 = time.time()
+    name = "pixels" if p["backbone"] == CNN else p["backbone"]
+    bb = features.backbone(name, ds.name)
+    xv, iv = E.eval_features(ds, name, "val", val_limit, p["t"], p["blocks"])
+    xt, it = E.eval_features(ds, name, "test", test_limit, p["t"], p["blocks"])
+    sidx, xs = E.choose_shots(ds, bb, k, seed, strategy, p["t"], p["blocks"])
+    xu = None
+    if p["head"] == "labelprop":
+        pool = E.pool_indices(ds)
+        xu = E.train_features(ds, bb, pool, p["t"], p["blocks"], {"split": "pool-uniform", "limit": len(pool)})
+        xu = xu[~np.isin(pool, sidx)]
+    if p["backbone"] == CNN:
+        images = np.concatenate([ds.x_train[iv], ds.x_test[it]])
+        pred = heads.cnn_fit_predict(ds.x_train[sidx], ds.y_train[sidx], images, seed=seed, hflip=ds.hflip)
+    else:
+        std = bb.name != "pixels"
+        pred = heads.fit_predict(
+            p["head"], xs, ds.y_train[sidx], np.concatenate([xv, xt]), seed=seed, x_unlabeled=xu, standardize=std
+        )
+    chash = CNN if p["backbone"] == CNN else E.config_hash(bb)
+    base = {"dataset": ds.name, "backbone": p["backbone"], "config_hash": chash, "t": p["t"],
+            "blocks": p["blocks"], "head": p["head"], "shots": k, "seed": seed, "strategy": strategy}  # fmt: skip
+    secs, stamp = round(time.time() - t0, 3), time.strftime("%Y-%m-%dT%H:%M:%S")
+    out = []
+    for split, idx, pr, y in (("val", iv, pred[: len(xv)], ds.y_train), ("test", it, pred[len(xv) :], ds.y_test)):
+        acc, base_acc = float((pr == y[idx]).mean()), E.baseline_accuracy(ds, sidx, split, idx, seed)
+        out.append({**base, "split": split, "n_eval": len(idx), "accuracy": acc, "baseline_accuracy": base_acc,
+                    "seconds": secs, "time": stamp, "pipeline": p["label"]})  # fmt: skip
+    return out
+
+
+def _stats(rows: list[dict], label: str, k: int, split: str, strategy: str = "random") -> tuple[float, float, int]:
+    want = (label, k, split, strategy)
+    a = [r["accuracy"] for r in rows if (r["pipeline"], r["shots"], r["split"], r["strategy"]) == want]
+    return (float(np.mean(a)), float(np.std(a)), len(a)) if a else (float("nan"), float("nan"), 0)
+
+
+def report(
+    dataset: str,
+    backbones: list[str] | None = None,
+    head_names: list[str] | tuple[str, ...] = heads.HEADS,
+    shots: list[int] | tuple[int, ...] = experiments.SHOTS,
+    seeds: int = 5,
+    test_limit: int | None = None,
+    out: Path | str | None = None,
+    progress: Progress | None = None,
+    command: str | None = None,
+    cnn: bool = True,
+) -> dict:
+    """Regenerate results/<dataset>/ from the shipped backbones (see module docstring). Returns paths and the table.
+
+    `command`: how to regenerate, written into the markdown (default: the equivalent `genclf report` line).
+    `cnn`: include the from-scratch CNN baseline (the slowest part on a CPU)."""
+    ds = data.load(dataset)
+    shots = experiments.check_shots(ds, shots)
+    for h in head_names:
+        heads.check_head(h)
+    out = Path(out or Path("results") / ds.name)
+    names = backbones or [n for n in available(dataset) if n in BACKBONES and n != "pixels"]
+    names = [n for n in names if n != "pixels"]
+    pipes, t_rows, b_rows, choices = _pipelines(dataset, names, list(head_names), progress)
+    pipes = [{"backbone": "pixels", "t": None, "blocks": ["pixels"], "head": h, "label": f"pixels + {h}"}
+             for h in ("logreg", "knn")] + pipes  # fmt: skip
+    if cnn:
+        pipes.insert(2, {"backbone": CNN, "t": None, "blocks": ["pixels"], "head": CNN, "label": "cnn from scratch"})
+    val_limit = experiments.VAL_LIMIT
+    rows, total, done = [], len(pipes) * len(shots) * seeds, 0
+    for k in shots:
+        for s in range(seeds):
+            for p in pipes:
+                rows += _run_pipeline(ds, p, k, s, "random", test_limit, val_limit)
+                done += 1
+                if progress:
+                    progress(done, total, {"k": k})
+    gen = [p["label"] for p in pipes if p["backbone"] not in ("pixels", CNN)]
+    best = {k: max(gen, key=lambda lab, k=k: _stats(rows, lab, k, "val")[0]) for k in shots} if gen else {}
+    # representative vs random at the same budget, for the baseline and the pipeline chosen at k=SELECT_SHOTS
+    ref_k = SELECT_SHOTS if SELECT_SHOTS in best else shots[0]
+    strat_pipes = [p for p in pipes if p["label"] in ("pixels + logreg", best.get(ref_k))]
+    for k in shots:
+        for s in range(seeds):
+            for p in strat_pipes:
+                rows += _run_pipeline(ds, p, k, s, "representative", test_limit, val_limit)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"runs": write_csv(rows, out / "runs.csv")}
+    if t_rows:
+        paths["timestep_csv"] = write_csv(t_rows, out / "timestep.csv")
+    if b_rows:
+        paths["blocks_csv"] = write_csv(b_rows, out / "blocks.csv")
+    paths.update(_charts(out, rows, pipes, best, shots, t_rows))
+    if command is None:
+        command = f"genclf report --dataset {ds.name}" + (f" --backbone {','.join(backbones)}" if backbones else "")
+        command += "" if tuple(head_names) == heads.HEADS else f" --head {','.join(head_names)}"
+        command += "" if tuple(shots) == experiments.SHOTS else f" --shots {','.join(map(str, shots))}"
+        command += "" if seeds == 5 else f" --seeds {seeds}"
+        command += "" if test_limit is None else f" --test-limit {test_limit}"
+    ctx = dict(name=ds.name, rows=rows, pipes=pipes, best=best, shots=shots, t_rows=t_rows, b_rows=b_rows,
+               strat_pipes=strat_pipes, seeds=seeds, choices=choices, command=command)  # fmt: skip
+    paths["markdown"] = _markdown(out, **ctx)
+    return {"paths": paths, "best": best, "rows": rows, "choices": choices}
+
+
+# ------------------------------------------------------------------ markdown
+
+
+def _pct(m: float, s: float) -> str:
+    return "–" if np.isnan(m) else f"{100 * m:.1f} ± {100 * s:.1f}"
+
+
+def _markdown(out: Path, name, rows, pipes, best, shots, t_rows, b_rows, strat_pipes, seeds, choices, command) -> Path:
+    head = " | ".join(str(k) for k in shots)
+    lines = [
+        f"# Few-shot results on {name}",
+        "",
+        f"Regenerate with `{command}` ({time.strftime('%Y-%m-%d')}). Test accuracy (%), mean ± std over "
+        f"{seeds} seeds of random stratified k-shot sets; t, blocks and the best pipeline per k are chosen on the "
+        "validation split, never on test.",
+        "",
+        "![label efficiency](label_efficiency.png)",
+        "",
+        f"| pipeline (test) | {head} |",
+        "|---|" + "---|" * len(shots),
+    ]
+    for p in pipes:
+        lines.append(f"| {p['label']} | " + " | ".join(_pct(*_stats(rows, p["label"], k, "test")[:2]) for k in shots) + " |")
+    if best:
+        lines.append(
+            "| **best generative (chosen on val)** | "
+            + " | ".join(_pct(*_stats(rows, best[k], k, "test")[:2]) for k in shots)
+            + " |"
+        )
+        lines.append("| chosen pipeline | " + " | ".join(best[k] for k in shots) + " |")
+        base = {k: _stats(rows, "pixels + logreg", k, "test")[0] for k in shots}
+        gap = {k: _stats(rows, best[k], k, "test")[0] - base[k] for k in shots}
+        lines.append("| lead over pixels + logreg (points) | " + " | ".join(f"{100 * gap[k]:+.1f}" for k in shots) + " |")
+        ok = all(gap[k] >= 0.08 for k in shots if k <= 10) and all(gap[k] >= 0 for k in shots if k <= 100)
+        lines += ["", f"The bar (lead >= 8 points at k <= 10, never behind up to k = 100): **{'met' if ok else 'not met'}**."]
+    if choices:
+        lines += ["", f"## Choices (validation split, logreg, k = {SELECT_SHOTS}, {SELECT_SEEDS} seeds)", "",
+                  "| backbone | t (val) | t (CV inside shots only) | blocks (val) | blocks (CV inside shots) | fusion |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for c in choices:
+            cells = [_cell(c[k]) or "–" for k in ("backbone", "t", "t_cv", "blocks", "blocks_cv", "fusion")]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Choosing the labeled images", "", f"| pipeline, strategy | {head} |", "|---|" + "---|" * len(shots)]
+    for p in strat_pipes:
+        for st in experiments.STRATEGIES:
+            cells = " | ".join(_pct(*_stats(rows, p["label"], k, "test", st)[:2]) for k in shots)
+            lines.append(f"| {p['label']}, {st} | {cells} |")
+    if t_rows:
+        lines += [
+            "",
+            f"## Timestep (validation, logreg, k = {SELECT_SHOTS})",
+            "",
+            "![timestep](timestep.png)",
+            "",
+            "| backbone | t | val accuracy | CV inside shots |",
+            "|---|---|---|---|",
+        ]
+        for b in dict.fromkeys(r["backbone"] for r in t_rows):
+            for c in experiments.summarize([{"candidate": r["t"], **r} for r in t_rows if r["backbone"] == b]):
+                cv = "–" if c["cv_accuracy"] is None else f"{100 * c['cv_accuracy']:.1f}"
+                lines.append(f"| {b} | {_cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} | {cv} |")
+    if b_rows:
+        lines += [
+            "",
+            f"## Blocks (validation, logreg, k = {SELECT_SHOTS})",
+            "",
+            "| backbone | blocks | val accuracy |",
+            "|---|---|---|",
+        ]
+        for b in dict.fromkeys(r["backbone"] for r in b_rows):
+            for c in experiments.summarize([{"candidate": r["blocks"], **r} for r in b_rows if r["backbone"] == b]):
+                lines.append(f"| {b} | {_cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} |")
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# ------------------------------------------------------------------ charts (PIL: no matplotlib needed)
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+
+
+def line_chart(series: list[dict], path: Path, title: str, xlabel: str, ylabel: str, xticks: list, xmap=np.log1p) -> Path:
+    """PNG line chart with shaded bands. series: {name, x, y, lo, hi}; `xmap` warps x (log-like by default)."""
+    from PIL import Image, ImageColor, ImageDraw, ImageFont
+
+    W, H, L, R, T, B = 1000, 600, 70, 260, 50, 60
+    font, small = ImageFont.load_default(size=16), ImageFont.load_default(size=13)
+    img = Image.new("RGBA", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    xs = xmap(np.asarray([v for s in series for v in s["x"]] + list(xticks), float))
+    ys = np.asarray([v for s in series for v in list(s["lo"]) + list(s["hi"])], float)
+    x0, x1 = xs.min(), xs.max()
+    y0, y1 = np.floor(np.nanmin(ys) * 20) / 20, np.ceil(np.nanmax(ys) * 20) / 20
+    px = lambda v: L + (xmap(v) - x0) / max(x1 - x0, 1e-9) * (W - L - R)
+    py = lambda v: H - B - (v - y0) / max(y1 - y0, 1e-9) * (H - T - B)
+    for yv in np.arange(y0, y1 + 1e-9, 0.05):
+        d.line([(L, py(yv)), (W - R, py(yv))], fill="#e5e5e5")
+        d.text((L - 8, py(yv)), f"{100 * yv:.0f}", fill="black", font=small, anchor="rm")
+    for xv in xticks:
+        d.line([(px(xv), T), (px(xv), H - B)], fill="#f0f0f0")
+        d.text((px(xv), H - B + 8), str(xv), fill="black", font=small, anchor="mt")
+    d.rectangle([L, T, W - R, H - B], outline="black")
+    d.text((L + (W - L - R) / 2, 20), title, fill="black", font=font, anchor="mm")
+    d.text((L + (W - L - R) / 2, H - 20), xlabel, fill="black", font=small, anchor="mm")
+    d.text((12, T - 20), ylabel, fill="black", font=small)
+    for i, s in enumerate(series):
+        rgb = ImageColor.getrgb(s.get("color") or PALETTE[i % len(PALETTE)])
+        band = [(px(x), py(v)) for x, v in zip(s["x"], s["hi"], strict=True)] + [
+            (px(x), py(v)) for x, v in zip(s["x"][::-1], s["lo"][::-1], strict=True)
+        ]
+        layer = Image.new("RGBA", img.size, (0, 0, 0, 0))
+        ImageDraw.Draw(layer).polygon(band, fill=(*rgb, 45))
+        img.alpha_composite(layer)
+        d = ImageDraw.Draw(img)
+        pts = [(px(x), py(v)) for x, v in zip(s["x"], s["y"], strict=True)]
+        d.line(pts, fill=rgb, width=3 if s.get("bold") else 2)
+        for p in pts:
+            d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=rgb)
+        ly = T + 10 + 22 * i
+        d.line([(W - R + 15, ly), (W - R + 40, ly)], fill=rgb, width=3)
+        d.text((W - R + 46, ly), s["name"][:28], fill="black", font=small, anchor="lm")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.convert("RGB").save(path)
+    return path
+
+
+def _charts(out: Path, rows, pipes, best, shots, t_rows) -> dict:
+    paths, series = {}, []
+    # one line per backbone: its head with the best validation accuracy at k=SELECT_SHOTS
+    ref_k = SELECT_SHOTS if SELECT_SHOTS in shots else shots[0]
+    groups: dict[str, list[str]] = {}
+    for p in pipes:
+        groups.setdefault(p["label"].rsplit(" + ", 1)[0], []).append(p["label"])
+    labels = ["pixels + logreg", "pixels + knn"] + [
+        max(labs, key=lambda lab: _stats(rows, lab, ref_k, "val")[0]) for g, labs in groups.items() if g != "pixels"
+    ]  # "cnn from scratch" is its own group
+    for lab in labels:
+        st = [_stats(rows, lab, k, "test") for k in shots]
+        m, s = np.array([v[0] for v in st]), np.array([v[1] for v in st])
+        series.append(
+            {"name": lab, "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "color": "#000000" if lab == labels[0] else None}
+        )
+    if best:
+        st = [_stats(rows, best[k], k, "test") for k in shots]
+        m, s = np.array([v[0] for v in st]), np.array([v[1] for v in st])
+        series.append({"name": "best generative (val)", "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "bold": True})
+    paths["label_efficiency"] = line_chart(
+        series,
+        out / "label_efficiency.png",
+        "Test accuracy vs labeled images per class",
+        "shots per class (log scale)",
+        "accuracy (%)",
+        list(shots),
+        np.log,
+    )
+    if t_rows:
+        tseries = []
+        for b in dict.fromkeys(r["backbone"] for r in t_rows):
+            curve = [
+                c
+                for c in experiments.summarize([{"candidate": r["t"], **r} for r in t_rows if r["backbone"] == b])
+                if not isinstance(c["candidate"], list)
+            ]
+            m, s = np.array([c["accuracy"] for c in curve]), np.array([c["std"] for c in curve])
+            tseries.append(
+                {
+                    "name": f"{b} (val, k={SELECT_SHOTS})",
+                    "x": [c["candidate"] for c in curve],
+                    "y": m,
+                    "lo": m - s,
+                    "hi": m + s,
+                }
+            )
+        ticks = [0, 10, 20, 50, 100, 200, 500, 750]
+        paths["timestep"] = line_chart(
+            tseries,
+            out / "timestep.png",
+            "Validation accuracy vs diffusion timestep",
+            "t (0..999, log(1+t) axis)",
+            "accuracy (%)",
+            ticks,
+        )
+    return paths
