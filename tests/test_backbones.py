@@ -141,3 +141,13 @@ def test_shipped_weights_load_with_documented_dims(name):
     assert (folder / "command.txt").read_text().startswith("genclf train")
     assert (folder / "train_log.jsonl").is_file() and (folder / "samples.png").is_file()
     assert (folder / "model.safetensors").stat().st_size <= 8 * 1024 * 1024
+
+
+def test_block_grid_suffix_sets_pooling(tiny_images):
+    bb = get("vae").from_preset("tiny", tiny_images.shape[1:])
+    a = bb.features(tiny_images[:4], blocks=["enc.1@1"])
+    b = bb.features(tiny_images[:4], blocks=["enc.1@2"])
+    assert b.shape[1] == 4 * a.shape[1]
+    np.testing.assert_allclose(a, b.reshape(len(b), -1, 4).mean(-1), rtol=1e-4, atol=1e-5)  # 2x2 cells average to global
+    with pytest.raises(GenclfError, match="bad pooling grid"):
+        bb.features(tiny_images[:4], blocks=["enc.1@x"])

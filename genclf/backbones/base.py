@@ -181,12 +181,26 @@ class Backbone:
         return None
 
     def check_blocks(self, blocks: list[str] | None) -> list[str]:
+        """Validate block names; `name@g` pools that block over a g x g grid instead of config.pool."""
         blocks = list(blocks) if blocks else self.default_blocks()
         valid = self.block_names()
-        bad = [b for b in blocks if b not in valid]
+        bad = [b for b in blocks if b.split("@")[0] not in valid]
         if bad:
-            raise GenclfError(f"unknown block(s) {bad} for {self.name}; valid blocks: {', '.join(valid)}")
+            raise GenclfError(
+                f"unknown block(s) {bad} for {self.name}; valid blocks: {', '.join(valid)} (optionally name@grid)"
+            )
+        for b in blocks:
+            if "@" in b and not (b.split("@", 1)[1].isdigit() and 1 <= int(b.split("@", 1)[1]) <= 8):
+                raise GenclfError(f"bad pooling grid in block {b!r}; write name@g with g in 1..8, e.g. mid_block@2")
         return blocks
+
+    def pooled(self, acts: dict[str, torch.Tensor], blocks: list[str]) -> torch.Tensor:
+        """Concatenate grid-pooled activations of `blocks` (each 'name' or 'name@grid')."""
+        out = []
+        for b in blocks:
+            name, _, g = b.partition("@")
+            out.append(pool(acts[name], int(g) if g else self.config.pool).float())
+        return torch.cat(out, 1)
 
     def check_images(self, x: np.ndarray) -> None:
         if x.ndim != 4 or x.dtype != np.uint8:

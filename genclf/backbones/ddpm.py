@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
-from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, pool, run_features, to_uint8
+from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, run_features, to_uint8
 from genclf.backbones.registry import register
 
 
@@ -103,9 +103,9 @@ class DDPM(Backbone):
                 xt = self.noised(xb, t, seeds)
                 ts = torch.full((len(xb),), t, dtype=torch.long, device=xb.device)
 
-                with Hooks(self.ema, blocks) as h:
+                with Hooks(self.ema, sorted({b.split("@")[0] for b in blocks})) as h:
                     self.ema(xt, ts)
-                    total = total + torch.cat([pool(h.out[b], self.config.pool) for b in blocks], 1)
+                    total = total + self.pooled(h.out, blocks)
             return total / self.config.noise_draws
 
         return run_features(self, x, fn, batch_size, progress)

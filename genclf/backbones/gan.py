@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genclf.backbones.base import Backbone, pad_to, pool, run_features, to_uint8
+from genclf.backbones.base import Backbone, pad_to, run_features, to_uint8
 from genclf.backbones.registry import register
 
 
@@ -110,7 +110,7 @@ class GAN(Backbone):
 
         def fn(xb, s):
             self.D(pad_to(xb, 4))
-            return torch.cat([pool(self.D.acts[int(b[2:])], self.config.pool) for b in blocks], 1)
+            return self.pooled({f"d.{i}": a for i, a in enumerate(self.D.acts)}, blocks)
 
         return run_features(self, x, fn, batch_size, progress)
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genclf.backbones.base import Backbone, pad_to, pool, run_features, to_uint8, to_unit
+from genclf.backbones.base import Backbone, pad_to, run_features, to_uint8, to_unit
 from genclf.backbones.registry import register
 
 
@@ -123,10 +123,10 @@ class VAE(Backbone):
             mu, _ = self.encode(xb)
             feats = {"mu": mu}
             feats.update({f"enc.{i}": a for i, a in enumerate(self.net["enc"].acts)})
-            if any(b.startswith("dec.") for b in blocks):
+            if any(b.startswith("dec.") for b in blocks):  # the decoder runs only when asked
                 self.decode(mu)
                 feats.update({f"dec.{i}": a for i, a in enumerate(self.net["dec"].acts)})
-            return torch.cat([pool(feats[b], self.config.pool).float() for b in blocks], 1)
+            return self.pooled(feats, blocks)
 
         return run_features(self, x, fn, batch_size, progress)
 

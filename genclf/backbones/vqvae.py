@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genclf.backbones.base import Backbone, pad_to, pool, run_features, to_uint8, to_unit
+from genclf.backbones.base import Backbone, pad_to, run_features, to_uint8, to_unit
 from genclf.backbones.registry import register
 from genclf.backbones.vae import Decoder, Encoder
 
@@ -113,7 +113,7 @@ class VQVAE(Backbone):
             z_e = self.net["pre"](self.net["enc"](pad_to(xb, self.multiple))).float()
             z_q, _ = self.net["codebook"](z_e)
             feats = {"z_e": z_e, "z_q": z_q, **{f"enc.{i}": a for i, a in enumerate(self.net["enc"].acts)}}
-            return torch.cat([pool(feats[b], self.config.pool) for b in blocks], 1)
+            return self.pooled(feats, blocks)
 
         return run_features(self, x, fn, batch_size, progress)
 
