@@ -15,7 +15,6 @@ import torch
 from genclf import data
 from genclf.backbones import get, resolve
 from genclf.backbones.base import autocast, to_unit
-from genclf.train import TrainConfig
 
 
 def extraction_rate(bb, x, t) -> float:
