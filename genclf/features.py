@@ -48,7 +48,13 @@ _MEMO_BYTES = 2 * 1024**3
 def backbone(name: str, dataset: str, **options) -> Backbone:
     """Load (once per process) the backbone `name` for `dataset`, with feature-time options."""
     ds = data.load(dataset)
-    key = (name, dataset, tuple(sorted(options.items())))
+    stamp = None
+    if name != "pixels":  # a retrained model (same folder, new weights) must not be served stale
+        from genclf.backbones import find
+
+        w = find(name, dataset) / "model.safetensors"
+        stamp = w.stat().st_mtime_ns if w.is_file() else None
+    key = (name, dataset, tuple(sorted(options.items())), stamp)
     if key not in _BACKBONES:
         if name == "pixels":
             _BACKBONES[key] = resolve("pixels", dataset, shape=ds.shape)

@@ -46,7 +46,7 @@ def test_fusion_concatenates_single_t_features(use_tiny_runs):
 
 def test_pixels_need_no_weights():
     f = features.extract("digits", "pixels", split="test", limit=30)
-    assert f.x.shape == (30, 64) and 0.0 <= f.x.min() and f.x.max() <= 1.0
+    assert f.x.shape == (30, 64) and f.x.min() >= 0.0 and f.x.max() <= 1.0
 
 
 def test_missing_trained_backbone_names_the_train_command(tmp_path, monkeypatch):

@@ -1,0 +1,72 @@
+"""Data: what each dataset holds, and turning a zip of class folders into a new dataset."""
+
+import pandas as pd
+import streamlit as st
+
+from genclf import dashboard, data
+from pages import common
+
+c = common.ctx()
+st.title("Data")
+st.caption(
+    "Datasets the tool knows, whether they are on this machine, and how to get the missing ones. Labeled images are "
+    "split into a pool (where the few labeled shots come from), a fixed validation split (for choosing t, blocks and "
+    "heads) and the test split (only for final scores)."
+)
+
+with common.guard():
+    rows = [
+        {"dataset": n, "on this machine": s.present(), "what": s.description, "to get it": "" if s.present() else s.remedy()}
+        for n, s in data.REGISTRY.items()
+    ]
+    rows += [
+        {"dataset": common.pretty_dataset(n), "on this machine": True, "what": n.split(":", 1)[1], "to get it": ""}
+        for n in dashboard.dataset_choices()
+        if n.startswith("folder:")
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    names = dashboard.dataset_choices()
+    pick = st.selectbox(
+        "Inspect", names, index=names.index(c.dataset) if c.dataset in names else 0, format_func=common.pretty_dataset
+    )
+    ds = data.load(pick)
+    df = dashboard.overview(pick)
+    a, b, d, e = st.columns(4)
+    a.metric("Classes", ds.n_classes)
+    b.metric("Labeled pool", f"{int(df['pool'].sum()):,}")
+    d.metric("Validation", f"{int(df['val'].sum()):,}")
+    e.metric("Test", f"{int(df['test'].sum()):,}")
+    st.caption(
+        f"Images are {ds.shape[1]}×{ds.shape[2]}, {ds.shape[0]} channel(s); fingerprint `{ds.fingerprint}`; "
+        f"source {ds.source}" + (f"; {ds.skipped} unreadable file(s) skipped" if ds.skipped else "")
+    )
+    left, right = st.columns([1, 1])
+    left.image(dashboard.examples(pick), caption="the first training images of each class, one row per class", width="stretch")
+    right.bar_chart(df.set_index("class")[["pool", "val", "test"]], stack=True, height=420)
+
+st.subheader("Add a dataset from a zip")
+st.caption(
+    "Zip a folder holding one subfolder of images per class (optionally `unlabeled/`, or `train/` and `test/` each "
+    f"holding class folders). At most {dashboard.UPLOAD_LIMIT // 2**20} MB. Images are resized to 32×32 RGB unless the "
+    'zip holds a `genclf.json` like `{"size": 28, "mode": "L"}`. Existing datasets are never overwritten.'
+)
+with st.form("upload", clear_on_submit=False):
+    up = st.file_uploader("Zip of class folders", type=["zip"])
+    name = st.text_input("Name for the new dataset", placeholder="e.g. my-shoes")
+    go = st.form_submit_button("Create dataset", type="primary", icon=":material/upload:")
+if go:
+    with common.guard():
+        if up is None or not name:
+            st.error("Choose a zip file and a name first.")
+        else:
+            rep = dashboard.import_zip(up.getvalue(), name.strip())
+            st.success(
+                f"Created `{rep.dataset}` with {sum(rep.counts.values()):,} images in {len(rep.counts)} classes. "
+                "Pick it in the sidebar.",
+                icon=":material/check_circle:",
+            )
+            st.dataframe(pd.DataFrame({"class": list(rep.counts), "images": list(rep.counts.values())}), hide_index=True)
+            if rep.bad:
+                st.warning(f"{len(rep.bad)} file(s) were skipped:")
+                st.dataframe(pd.DataFrame(rep.bad, columns=["file in zip", "why"]), hide_index=True, width="stretch")

@@ -1,0 +1,290 @@
+"""AppTest smoke tests of every page (tiny backbones on `digits`, PCA, a prefilled cache) and the page helpers."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from genclf import dashboard, project
+from genclf.errors import GenclfError
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def navigation_only(monkeypatch):
+    """AppTest re-detects the legacy `pages/` folder on every run (a real server does so only before the
+    first st.navigation call) and would run a page without app.py; pin the st.navigation behaviour."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *a, **kw):
+        init(self, *a, **kw)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
+@pytest.fixture
+def app_env(use_tiny_runs, monkeypatch, tmp_path):
+    for k, v in {"GENCLF_PROJECTION": "pca", "GENCLF_PRECOMPUTE": "inline", "GENCLF_NO_WARMUP": "1",
+                 "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
+                 "GENCLF_DATA_DIR": str(tmp_path / "data")}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    dashboard._REMEMBERED.clear()
+    # prefill: the default Explore view is on disk before the page opens
+    project.compute(project.View("digits", "ddpm", t=50, n=dashboard.DEFAULT_N, method="pca"))
+    return tmp_path
+
+
+def _open(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    _ok(at)
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _charts(at: AppTest) -> list:
+    return [e for e in at.main if getattr(e, "key", "") and str(e.key).startswith("explore_chart")] or [
+        e for e in at.get("plotly_chart")
+    ]
+
+
+def test_frame_sidebar_and_explore(app_env):
+    at = _open()
+    assert at.title[0].value == "Explore" and at.caption[0].value.startswith("Each dot")
+    assert at.selectbox(key="dataset").value == "digits" and at.selectbox(key="backbone_label").value == "ddpm"
+    assert "pixels" in at.selectbox(key="backbone_label").options
+    assert not any(b.label == "Project the images" for b in at.button)  # cached: no start gate
+    assert any("360 of 360" in c.value for c in at.caption)  # the point count is always shown
+    at.slider(key="explore_t").set_value(500).run()
+    _ok(at)
+    at.segmented_control(key="explore_dim").set_value("3D").run()
+    _ok(at)
+    at.segmented_control(key="explore_dim").set_value("2D").run()
+    at.selectbox(key="explore_mode").set_value("Two timesteps").run()
+    _ok(at)
+    assert at.slider(key="explore_t2").value == 300
+    at.session_state["explore_sel"] = [0, 5, 9]  # what a lasso in either chart sets
+    at.run()
+    _ok(at)
+    assert any("3 selected" in s.value for s in at.subheader)
+    at.selectbox(key="explore_mode").set_value("Two backbones").run()
+    _ok(at)
+
+
+def test_explore_start_gate_then_backbone_without_t(app_env):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["backbone_label"] = "vae"  # nothing cached for vae: the page must ask first
+    at.run()
+    _ok(at)
+    assert "explore_t" not in [s.key for s in at.slider], [s.key for s in at.slider]
+    gate = [b for b in at.button if b.label == "Project the images"]
+    assert gate, "an uncomputed view must ask before extracting features"
+    gate[0].click().run()
+    _ok(at)
+    assert any("360 of 360" in c.value for c in at.caption)
+
+
+def test_fewshot_trains_and_keeps_history(app_env):
+    at = _open("fewshot")
+    assert at.title[0].value == "Few-shot"
+    at.button[0].click().run()
+    _ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy"].endswith("%") and metrics["Pixel baseline, same shots"].endswith("%")
+    at.radio[0].set_value("representative")
+    at.button[0].click().run()
+    _ok(at)
+    assert any("representative picks" in m.value for m in at.markdown)
+    assert len(at.session_state["fewshot_runs"]) == 2
+
+
+def test_fewshot_too_many_shots_shows_the_remedy(app_env):
+    folder = app_env / "data" / "uploads" / "small"  # an uploaded folder dataset, 12 images per class
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(np.full((8, 8), 10 * i + (100 if c == "a" else 0), np.uint8)).save(folder / c / f"{i}.png")
+    at = _open()
+    at.selectbox(key="dataset").set_value(f"folder:{folder}").run()
+    at.switch_page("pages/fewshot.py").run()
+    assert at.selectbox(key="backbone_label").value == "pixels"
+    at.number_input[0].set_value(50)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error and "use k <=" in at.error[0].value, [e.value for e in at.error]
+
+
+def test_timestep_sweep_and_use_this_t(app_env):
+    at = _open("timestep")
+    at.multiselect[0].set_value([0, 50, 500])
+    at.number_input[1].set_value(1)
+    at.button[0].click().run()
+    _ok(at)
+    best = int(at.metric[0].value)
+    assert best in (0, 50, 500)
+    use = [b for b in at.button if b.label.startswith("Use t=")]
+    use[0].click().run()
+    _ok(at)
+    assert at.session_state["explore_t"] == best and at.title[0].value == "Explore"
+
+
+def test_timestep_without_t_explains(app_env):
+    at = _open()
+    at.selectbox(key="backbone_label").set_value("vae").run()
+    at.switch_page("pages/timestep.py").run()
+    _ok(at)
+    assert "no timestep" in at.info[0].value
+
+
+def test_compare_computes_and_reads_saved_results(app_env):
+    at = _open("compare")
+    at.multiselect[0].set_value(["vae", "pixels"])
+    at.multiselect[1].set_value([1, 5])
+    at.number_input[0].set_value(1)
+    at.button[0].click().run()
+    _ok(at)
+    assert len(at.dataframe) == 1 and "vae + logreg" in at.dataframe[0].value.index
+    at.toggle(key="compare_present").set_value(True).run()
+    _ok(at)
+    assert not at.title  # presentation view: chart and table only
+    # saved results (genclf report's CSVs) become the default source
+    d = app_env / "results" / "digits"
+    d.mkdir(parents=True)
+    d.joinpath("eval.csv").write_text(
+        "dataset,backbone,head,shots,seed,strategy,split,accuracy,baseline_accuracy\n"
+        "digits,vae,logreg,1,0,random,test,0.5,0.4\ndigits,vae,logreg,1,1,random,test,0.6,0.45\n"
+        "digits,vae,logreg,1,0,random,val,0.9,\n"
+    )
+    at = _open("compare")
+    assert at.radio[0].value == "saved"
+    assert at.dataframe[0].value.loc["vae + logreg", 1] == pytest.approx(55.0)
+
+
+def test_models_and_data_pages(app_env):
+    at = _open("models")
+    assert at.title[0].value == "Models" and len(at.expander) == 4  # the tiny ddpm, vae, vqvae, gan runs
+    at.selectbox(key="train_preset").set_value("tiny")
+    at.button[-1].click().run()  # Start training: a vae run already exists here
+    assert not at.exception and "replace the existing model" in at.error[0].value
+    at = _open("datasets")
+    assert at.title[0].value == "Data"
+    assert {m.label for m in at.metric} >= {"Classes", "Test"}
+
+
+# ------------------------------------------------------------------ helpers behind the pages
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, blob in files.items():
+            z.writestr(name, blob)
+    return buf.getvalue()
+
+
+def _png(v: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((10, 10, 3), v, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_import_zip_makes_a_folder_dataset_and_reports_bad_files(app_env):
+    files = {f"shoes/{c}/{i}.png": _png(20 * i) for c in ("boot", "sandal") for i in range(6)}
+    files["shoes/boot/broken.png"] = b"not a png"
+    files["shoes/boot/notes.txt"] = b"hello"
+    files["shoes/stray.png"] = _png(1)
+    files["__MACOSX/shoes/._x.png"] = b"junk"
+    rep = dashboard.import_zip(_zip(files), "shoes")
+    assert rep.counts == {"boot": 6, "sandal": 6}
+    assert dict(rep.bad) == {
+        "shoes/boot/broken.png": "unreadable image (UnidentifiedImageError)",
+        "shoes/boot/notes.txt": "not an image file",
+        "shoes/stray.png": "not inside a class folder",
+    }
+    assert rep.dataset in dashboard.dataset_choices()
+    with pytest.raises(GenclfError, match="already exists"):
+        dashboard.import_zip(_zip(files), "shoes")
+
+
+@pytest.mark.parametrize(
+    ("name", "remedy"),
+    [
+        ("../evil.png", "leaves its folder"),
+        ("/etc/evil.png", "absolute path"),
+        ("a/../../evil.png", "leaves its folder"),
+        ("C:/x/evil.png", "absolute path"),
+    ],
+)
+def test_import_zip_rejects_zip_slip(app_env, name, remedy):
+    with pytest.raises(GenclfError, match=remedy):
+        dashboard.import_zip(_zip({"a/1.png": _png(1), name: _png(2)}), "slip")
+    assert not (app_env / "data" / "uploads" / "slip").exists()
+    assert not (app_env / "evil.png").exists()
+
+
+def test_import_zip_limits(app_env):
+    with pytest.raises(GenclfError, match="larger than"):
+        dashboard.import_zip(b"x" * 3000, "big", max_bytes=2000)
+    with pytest.raises(GenclfError, match="not a zip"):
+        dashboard.import_zip(b"hello", "nozip")
+    with pytest.raises(GenclfError, match="not allowed"):
+        dashboard.import_zip(_zip({"a/1.png": _png(1)}), "../up")
+    with pytest.raises(GenclfError, match="two subfolders"):
+        dashboard.import_zip(_zip({"a/1.png": _png(1)}), "oneclass")
+
+
+def test_curves_table_and_png():
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        {
+            "backbone": ["ddpm"] * 4,
+            "head": "logreg",
+            "shots": [1, 1, 5, 5],
+            "seed": [0, 1, 0, 1],
+            "strategy": "random",
+            "accuracy": [0.5, 0.6, 0.7, 0.8],
+            "baseline_accuracy": [0.4, 0.5, 0.6, 0.6],
+        }
+    )
+    t = dashboard.curves_table(rows)
+    got = t.set_index(["method", "shots"])["mean"]
+    assert got[("ddpm + logreg", 1)] == pytest.approx(55) and got[("pixels + logreg (baseline)", 5)] == pytest.approx(60)
+    assert dashboard.curves_png(t).startswith(b"\x89PNG")
+    assert len(dashboard.curves_figure(t).data) == 4  # a band and a line per method
+
+
+def test_linked_selection_survives_redraws():
+    sel, seen = dashboard.linked_selection([[1, 2]], [], [])
+    assert sel == [1, 2]
+    sel, seen = dashboard.linked_selection([[1, 2], []], seen, sel)  # a second chart appears, empty
+    assert sel == [1, 2]
+    sel, seen = dashboard.linked_selection([[1, 2], [7]], seen, sel)  # picked in the second chart
+    assert sel == [7]
+    sel, seen = dashboard.linked_selection([[], [7]], seen, sel)  # the first chart was redrawn (new t)
+    assert sel == [7] and seen == [[], [7]]
+
+
+def test_selection_helpers():
+    assert dashboard.selected_positions({"selection": {"points": [{"customdata": [3, 99]}, {"customdata": [1, 7]}]}}) == [1, 3]
+    assert dashboard.selected_positions(None) == []
+    assert dashboard.selected_positions({"selection": {"points": [{"customdata": {"0": 4, "1": 12}}]}}) == [4]
+    x = np.eye(6, dtype=np.float32) + 0.01
+    x[1] = x[0] + 0.001
+    assert dashboard.neighbours(x, [0], k=1)[0, 0] == 1

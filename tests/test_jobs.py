@@ -1,0 +1,78 @@
+"""Background training jobs: a detached `genclf train` process, one at a time, progress from train_log.jsonl, cancel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from genclf import jobs
+from genclf.backbones import available
+from genclf.errors import GenclfError
+
+
+def _wait(pred, timeout: float = 240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = jobs.status()
+        if pred(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; last status {jobs.status()}; log: {jobs.status().log.read_text()[-2000:]}")
+
+
+def test_total_steps_matches_the_trainer():
+    # digits: 1437 training images
+    assert jobs.total_steps("digits", 1, 32, None, None) == 1437 // 32
+    assert jobs.total_steps("digits", 2.5, 32, 320, None) == 25
+    assert jobs.total_steps("digits", 1, 32, None, 7) == 7
+    with pytest.raises(GenclfError, match="fewer than one batch"):
+        jobs.total_steps("digits", 1, 64, 50, None)
+
+
+def test_refusals_name_the_remedy(use_tiny_runs):
+    with pytest.raises(GenclfError, match="nothing to train"):
+        jobs.start("digits", "pixels")
+    with pytest.raises(GenclfError, match="valid presets"):
+        jobs.start("digits", "vae", preset="huge")
+    with pytest.raises(GenclfError, match="already holds a finished vae"):
+        jobs.start("digits", "vae", preset="tiny")  # the tiny run exists and no --force
+    assert jobs.status() is None  # nothing was launched
+
+
+def test_job_runs_detached_reports_progress_and_lands_in_the_picker(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCLF_RUNS_DIR", str(tmp_path / "runs"))
+    assert "vae" not in available("digits")
+    job = jobs.start("digits", "vae", preset="tiny", batch_size=32, max_steps=30, epochs=1)
+    assert job.total == 30 and job.state == "running"
+    assert jobs.status().id == job.id  # read back from files, as another session or a reload would
+    with pytest.raises(GenclfError, match="already running"):
+        jobs.start("digits", "gan", preset="tiny", batch_size=32, max_steps=5)
+    done = _wait(lambda j: j.state != "running")
+    assert done.state == "done", done.message
+    assert done.step == done.total and done.fraction == 1.0 and done.losses
+    assert "vae" in available("digits")  # the sidebar's backbone picker lists it now
+    assert (tmp_path / "runs" / "digits" / "vae" / "samples.png").is_file()
+
+
+def test_cancel_stops_the_process_group(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCLF_RUNS_DIR", str(tmp_path / "runs"))
+    job = jobs.start("digits", "gan", preset="tiny", batch_size=32, epochs=1000)
+    _wait(lambda j: j.step > 0 or j.state != "running")
+    out = jobs.cancel()
+    assert out.state == "cancelled" and "resume" in out.message
+    assert not jobs._alive(job.pid)
+    assert jobs.status().state == "cancelled"
+    jobs.start("digits", "vae", preset="tiny", batch_size=32, max_steps=2)  # a new job may start now
+    assert _wait(lambda j: j.state != "running").state == "done"
+
+
+def test_failed_job_reports_the_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCLF_RUNS_DIR", str(tmp_path / "runs"))
+    out = tmp_path / "runs" / "digits" / "vae"
+    out.mkdir(parents=True)
+    (out / "config.json").write_text('{"backbone": "vae", "config": {"latent": 999}}')
+    (out / "checkpoint.json").write_text("{}")  # a resume with a different config: genclf train refuses
+    jobs.start("digits", "vae", preset="tiny", batch_size=32, max_steps=2)
+    job = _wait(lambda j: j.state != "running")
+    assert job.state == "failed" and "different config" in job.message
