@@ -31,6 +31,19 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """An empty $GENCLF_DATA_DIR, and no dataset left in memory from another test."""
+    from genclf import data
+
+    d = tmp_path / "data"
+    d.mkdir()
+    monkeypatch.setenv("GENCLF_DATA_DIR", str(d))
+    data._load_cached.cache_clear()
+    yield d
+    data._load_cached.cache_clear()
+
+
+@pytest.fixture
 def tiny_images() -> np.ndarray:
     """48 uint8 images (48, 1, 8, 8): three simple shapes with noise, 16 each."""
     rng = np.random.default_rng(0)

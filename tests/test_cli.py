@@ -14,20 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genclf import data
-
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def empty_data_dir(tmp_path, monkeypatch):
+def empty_data_dir(data_dir):
     """No mnist/cifar here; fashion-mnist comes from the Debian files."""
-    d = tmp_path / "data"
-    d.mkdir()
-    monkeypatch.setenv("GENCLF_DATA_DIR", str(d))
-    data._load_cached.cache_clear()
-    yield d
-    data._load_cached.cache_clear()
+    return data_dir
 
 
 def genclf(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:

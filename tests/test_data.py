@@ -19,17 +19,6 @@ from genclf import data, formats
 from genclf.errors import GenclfError
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    """An empty $GENCLF_DATA_DIR, and no dataset left in memory from another test."""
-    d = tmp_path / "data"
-    d.mkdir()
-    monkeypatch.setenv("GENCLF_DATA_DIR", str(d))
-    data._load_cached.cache_clear()
-    yield d
-    data._load_cached.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def fmnist():
     assert data.DEBIAN_FMNIST.is_dir(), "needs `apt-get install -y dataset-fashion-mnist` (make test does it)"
