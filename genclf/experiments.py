@@ -418,9 +418,11 @@ def sweep_t(
 
 
 def block_candidates(bb) -> list[list[str]]:
-    """The default set, every single block, and each pair of neighbouring blocks."""
+    """The default set, every single block, each pair of neighbouring blocks, and each default block
+    alone at the backbone's other pooling grids (`grid_variants`: coarser or finer spatial layout)."""
     names = bb.block_names()
     cands = [bb.default_blocks()] + [[b] for b in names] + [names[i : i + 2] for i in range(len(names) - 1)]
+    cands += [[f"{b}@{g}"] for b in bb.default_blocks() if "@" not in b for g in bb.grid_variants]
     return [list(c) for c in dict.fromkeys(tuple(c) for c in cands)]
 
 

@@ -187,3 +187,14 @@ def test_csv_schema_roundtrip(tmp_path):
     assert back[2]["t"] == "10+50" and back[2]["blocks"] == "mid_block+up_blocks.0" and back[0]["t"] == ""
     for r in back:
         assert r["time"] and r["config_hash"] and r["dataset"] == DS and 0 <= r["accuracy"] <= 1
+
+
+def test_block_sweep_also_tries_the_default_blocks_at_other_pooling_grids():
+    from genclf.backbones.registry import get
+
+    bb = get("ddpm").from_preset("tiny", (1, 8, 8))
+    cands = experiments.block_candidates(bb)
+    for b in bb.default_blocks():
+        assert [f"{b}@2"] in cands and [f"{b}@7"] in cands
+    assert all(bb.check_blocks(c) == c for c in cands)
+    assert not any("@" in b for c in experiments.block_candidates(get("vae").from_preset("tiny", (1, 8, 8))) for b in c)

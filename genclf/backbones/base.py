@@ -129,6 +129,7 @@ class Backbone:
     Config: ClassVar[type]
     PRESETS: ClassVar[dict[str, dict]] = {}
     has_t: ClassVar[bool] = False
+    grid_variants: ClassVar[tuple[int, ...]] = ()  # extra pooling grids the block sweep tries on the default blocks
     trainable: ClassVar[bool] = True
 
     def __init__(self, config: Any):

@@ -47,6 +47,7 @@ class DDPM(Backbone):
     name = "ddpm"
     Config = DDPMConfig
     has_t = True
+    grid_variants = (2, 7)  # the block sweep also tries each default block at these pooling grids (config.pool: 4)
     PRESETS = {
         "tiny": {"block_out_channels": (4, 8), "norm_num_groups": 4, "attention_head_dim": 4, "pool": 2},
         "small": {},
