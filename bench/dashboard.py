@@ -88,7 +88,7 @@ def main() -> int:
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/genclf-numba-cache")
 
-    from genclf import dashboard, experiments, features, project
+    from genclf import dashboard, experiments, features, figures, project
 
     choices = dashboard.backbone_choices(a.dataset)
     label = (
@@ -116,7 +116,7 @@ def main() -> int:
         project._ALIGNED.clear()
         shown = dashboard.explore_layout(v5)
         assert shown.status == "ready"
-        return dashboard.scatter(shown.xy, pts, [], "bench").to_json()
+        return figures.scatter(shown.xy, pts, [], "bench").to_json()
 
     s, _ = timed(scrub, 5)
     rows.append(("scrub to a cached t, server side, 5k points", "≤ 0.5 s", f"{s:.2f} s"))

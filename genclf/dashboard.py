@@ -1,32 +1,25 @@
-"""Compute and figure helpers behind the dashboard pages (never imports streamlit).
+"""Compute helpers behind the dashboard pages (never imports streamlit).
 
-Pages read widgets, call these, and draw what comes back: plotly figures, pandas tables, uint8 images.
+Pages read widgets, call these, and draw what comes back: layouts, pandas tables, uint8 images. The plotly figures
+(and the compare PNG) are built in genclf.figures; zip uploads are unpacked by genclf.upload.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import re
-import shutil
-import tempfile
-import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from genclf import data, features, project, viz
 from genclf.backbones import available
-from genclf.errors import GenclfError
 
 N_RANGE = (1000, 10000)
 DEFAULT_N = 2000
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 TABLE_ROWS = 300  # thumbnails in the selection table; the count above it says how many were selected
 
 # ------------------------------------------------------------------ memo
@@ -172,66 +165,6 @@ def progress_of(v: project.View) -> str:
     return "preview" if project.layout(replace(v, method="pca")) is not None else "pending"
 
 
-def _color(c: int) -> str:
-    return PALETTE[c % len(PALETTE)]
-
-
-def scatter(
-    xy: np.ndarray, pts: Points, selected: list[int] | None = None, title: str = "", uirevision: str = "", height: int = 560
-) -> go.Figure:
-    """WebGL scatter, one trace per class (legend = class names); customdata = (position, test index).
-
-    2D leaves `dragmode` to Streamlit (pan): under lasso/box dragmode a plain click also fires an empty
-    selection that cancels the clicked point, and the click is how a thumbnail is shown."""
-    dim = xy.shape[1]
-    sel = set(selected or [])
-    fig = go.Figure()
-    for c, name in enumerate(pts.classes):
-        pos = np.flatnonzero(pts.y == c)
-        if len(pos) == 0:
-            continue
-        cd = np.stack([pos, pts.idx[pos]], 1)
-        hover = f"<b>{name}</b><br>test image %{{customdata[1]}}<extra></extra>"
-        if dim == 2:
-            tr = go.Scattergl(
-                x=xy[pos, 0],
-                y=xy[pos, 1],
-                mode="markers",
-                name=name,
-                customdata=cd,
-                hovertemplate=hover,
-                marker={"size": 5, "color": _color(c), "opacity": 0.8},
-            )
-            if sel:
-                tr.selectedpoints = [i for i, p in enumerate(pos) if p in sel]
-                tr.unselected = {"marker": {"opacity": 0.12}}
-        else:
-            tr = go.Scatter3d(
-                x=xy[pos, 0],
-                y=xy[pos, 1],
-                z=xy[pos, 2],
-                mode="markers",
-                name=name,
-                customdata=cd,
-                hovertemplate=hover,
-                marker={"size": 2.5, "color": _color(c), "opacity": 0.85},
-            )
-        fig.add_trace(tr)
-    axis = {"showticklabels": False, "title": None, "zeroline": False, "showgrid": False}
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 14}},
-        height=height,
-        margin={"l": 0, "r": 0, "t": 36, "b": 0},
-        legend={"itemsizing": "constant", "title": None},
-        uirevision=uirevision or None,
-        dragmode=None if dim == 2 else "orbit",
-        xaxis=axis,
-        yaxis={**axis, "scaleanchor": "x"},
-        scene={"xaxis": axis, "yaxis": axis, "zaxis": axis},
-    )
-    return fig
-
-
 def selected_positions(event) -> list[int]:
     """Positions picked in a plotly selection event (st.plotly_chart on_select), via customdata[0].
 
@@ -325,47 +258,7 @@ def neighbour_strip(v: project.View, pts: Points, position: int, k: int = 8) -> 
     return ds.x_test[pts.idx[order]], caps
 
 
-# ------------------------------------------------------------------ few-shot, timestep, compare figures
-
-
-def confusion_figure(conf: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
-    conf = np.asarray(conf)
-    norm = conf / np.maximum(conf.sum(1, keepdims=True), 1)
-    fig = go.Figure(
-        go.Heatmap(
-            z=norm,
-            x=list(classes),
-            y=list(classes),
-            colorscale="Blues",
-            zmin=0,
-            zmax=1,
-            text=conf,
-            texttemplate="%{text}",
-            hovertemplate="true %{y}<br>pred %{x}<br>%{text}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=460,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        title="Confusion (row-normalised colour, counts)",
-        xaxis_title="predicted",
-        yaxis={"title": "true", "autorange": "reversed"},
-    )
-    return fig
-
-
-def per_class_figure(acc: np.ndarray, classes: tuple[str, ...], base: np.ndarray | None = None) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(classes), y=np.asarray(acc) * 100, name="features", marker_color=PALETTE[0]))
-    if base is not None:
-        fig.add_trace(go.Bar(x=list(classes), y=np.asarray(base) * 100, name="pixel baseline", marker_color="#bbbbbb"))
-    fig.update_layout(
-        height=360,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        title="Per-class test accuracy (%)",
-        yaxis_range=[0, 100],
-        barmode="group",
-    )
-    return fig
+# ------------------------------------------------------------------ few-shot
 
 
 def per_class_accuracy(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -402,90 +295,6 @@ def mistakes(dataset: str, test_idx: np.ndarray, y: np.ndarray, pred: np.ndarray
     return imgs, caps
 
 
-def t_curve_figure(df: pd.DataFrame, x: str = "t", y: str = "accuracy", std: str | None = None) -> go.Figure:
-    """Validation accuracy (%) against t, the best t marked with a star."""
-    df = df.sort_values(x)
-    acc = df[y].to_numpy()
-    fig = go.Figure(go.Scatter(x=df[x], y=acc, mode="lines+markers", name="validation accuracy"))
-    if std and std in df:
-        s = df[std].to_numpy()
-        fig.add_trace(
-            go.Scatter(
-                x=np.r_[df[x], df[x][::-1]],
-                y=np.r_[acc + s, (acc - s)[::-1]],
-                fill="toself",
-                mode="lines",
-                line={"width": 0},
-                fillcolor="rgba(31,119,180,0.15)",
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
-    b = int(np.nanargmax(acc))
-    fig.add_trace(
-        go.Scatter(
-            x=[df[x].iloc[b]],
-            y=[acc[b]],
-            mode="markers+text",
-            text=[f"best t={df[x].iloc[b]}"],
-            textposition="top center",
-            marker={"size": 16, "symbol": "star", "color": "#d62728"},
-            name="best",
-        )
-    )
-    fig.update_layout(
-        height=420,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        xaxis_title="timestep t (0..999)",
-        yaxis_title="validation accuracy (%)",
-    )
-    return fig
-
-
-def curves_figure(df: pd.DataFrame, title: str = "", height: int = 520) -> go.Figure:
-    """Label-efficiency curves: columns method, shots, mean, std (accuracy in %); mean ± std bands."""
-    fig = go.Figure()
-    for i, (method, g) in enumerate(df.groupby("method", sort=False)):
-        g = g.sort_values("shots")
-        c = PALETTE[i % len(PALETTE)]
-        x, m, s = g["shots"].to_numpy(), g["mean"].to_numpy(), g["std"].fillna(0).to_numpy()
-        rgb = tuple(int(c[j : j + 2], 16) for j in (1, 3, 5))
-        fig.add_trace(
-            go.Scatter(
-                x=np.r_[x, x[::-1]],
-                y=np.r_[m + s, (m - s)[::-1]],
-                fill="toself",
-                mode="lines",
-                line={"width": 0},
-                fillcolor=f"rgba{(*rgb, 0.15)}",
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=method,
-            )
-        )
-        dash = "dash" if "pixel" in method or "baseline" in method else None
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=m,
-                mode="lines+markers",
-                name=method,
-                line={"color": c, "dash": dash},
-                legendgroup=method,
-                hovertemplate=f"{method}<br>%{{x}} shots: %{{y:.1f}}%<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        title=title,
-        height=height,
-        margin={"l": 0, "r": 0, "t": 40, "b": 0},
-        xaxis={"type": "log", "title": "labeled images per class", "tickvals": sorted(df["shots"].unique().tolist())},
-        yaxis_title="test accuracy (%)",
-        legend={"title": None},
-    )
-    return fig
-
-
 # ------------------------------------------------------------------ models
 
 
@@ -501,20 +310,6 @@ def train_log(folder: Path | str) -> pd.DataFrame:
         except ValueError:
             continue  # a line being written right now
     return pd.DataFrame(rows)
-
-
-def loss_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
-    fig = go.Figure()
-    for col in [c for c in df.columns if c not in ("step", "epoch", "images", "seconds")]:
-        fig.add_trace(go.Scatter(x=df["step"], y=df[col], mode="lines+markers" if len(df) < 30 else "lines", name=col))
-    fig.update_layout(
-        title=title,
-        height=300,
-        margin={"l": 0, "r": 0, "t": 36, "b": 0},
-        xaxis_title="step",
-        yaxis={"type": "log", "title": "loss"},
-    )
-    return fig
 
 
 def backbone_info(folder: Path | str) -> dict:
@@ -540,97 +335,6 @@ def examples(name: str, per: int = 10, scale: int = 2) -> np.ndarray:
     rows = [ds.x_train[np.flatnonzero(ds.y_train == c)[:per]] for c in range(min(ds.n_classes, 20))]
     pad = [np.concatenate([r, np.full((per - len(r), *ds.shape), 255, np.uint8)]) for r in rows]
     return viz.grid(np.concatenate(pad), cols=per, scale=scale)
-
-
-UPLOAD_LIMIT = 200 * 2**20  # compressed bytes
-UNPACKED_LIMIT = 2 * 2**30
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
-
-
-@dataclass
-class ImportReport:
-    dataset: str
-    folder: Path
-    counts: dict[str, int]
-    bad: list[tuple[str, str]] = field(default_factory=list)  # (path in zip, why it was skipped)
-
-
-def _parts(name: str) -> list[str]:
-    """Path components of a zip member; refuses absolute paths and '..' (zip-slip)."""
-    n = name.replace("\\", "/")
-    if n.startswith("/") or re.match(r"^[A-Za-z]:", n):
-        raise GenclfError(f"the zip holds an absolute path ({name!r}); zip the class folders with relative paths")
-    parts = [p for p in n.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise GenclfError(f"the zip holds a path that leaves its folder ({name!r}); rebuild the zip without '..'")
-    return parts
-
-
-def import_zip(src: bytes | io.BufferedIOBase, name: str, max_bytes: int = UPLOAD_LIMIT) -> ImportReport:
-    """Unpack a zip of class folders (<class>/<image>, optional unlabeled/ or train/ and test/) into data/uploads/<name>."""
-    from PIL import Image
-
-    if not _NAME.match(name):
-        raise GenclfError(f"dataset name {name!r} is not allowed; use letters, digits, '-' and '_' (at most 48)")
-    root = data.data_dir() / "uploads"
-    dest = root / name
-    if dest.exists():
-        raise GenclfError(f"a dataset named {name!r} already exists in {root}; pick another name (uploads never overwrite)")
-    raw = src if isinstance(src, bytes) else src.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise GenclfError(f"the zip is larger than {max_bytes // 2**20} MB; split it or copy the folder to the server instead")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile:
-        raise GenclfError("that file is not a zip archive; zip a folder holding one subfolder of images per class") from None
-    members = [i for i in zf.infolist() if not i.is_dir()]
-    paths = [_parts(i.filename) for i in members]  # validates every path before anything is written
-    for i in members:
-        if (i.external_attr >> 16) & 0o170000 == 0o120000:
-            raise GenclfError(f"the zip holds a symbolic link ({i.filename!r}); zip real files only")
-    if sum(i.file_size for i in members) > UNPACKED_LIMIT:
-        raise GenclfError(f"the zip unpacks to more than {UNPACKED_LIMIT // 2**30} GB; upload a smaller dataset")
-    hidden = lambda p: any(c.startswith(".") or c == "__MACOSX" for c in p)
-    visible = [p for p in paths if not hidden(p) and p[-1] != "genclf.json"]
-    tops = {p[0] for p in visible}
-    strip = len(tops) == 1 and any(len(p) > 2 for p in visible)  # one wrapper folder around the class folders
-    bad: list[tuple[str, str]] = []
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
-    try:
-        for info, p in zip(members, paths):
-            if hidden(p):
-                continue
-            p = p[1:] if strip and len(p) > 1 else p
-            if p == ["genclf.json"]:
-                (tmp / "genclf.json").write_bytes(zf.read(info))
-                continue
-            ok_depth = (len(p) == 2 and p[0] not in ("train", "test")) or (len(p) == 3 and p[0] in ("train", "test"))
-            if not ok_depth:
-                bad.append((info.filename, "not inside a class folder"))
-                continue
-            if Path(p[-1]).suffix.lower() not in IMAGE_EXT:
-                bad.append((info.filename, "not an image file"))
-                continue
-            blob = zf.read(info)
-            try:
-                Image.open(io.BytesIO(blob)).verify()
-            except Exception as e:  # PIL raises many types for broken files
-                bad.append((info.filename, f"unreadable image ({type(e).__name__})"))
-                continue
-            out = tmp.joinpath(*p)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(blob)
-        ds = data.load_folder(tmp, f"folder:{dest}")
-        counts = dict(zip(ds.classes, np.bincount(np.r_[ds.y_train, ds.y_test], minlength=ds.n_classes).tolist()))
-        if dest.exists():
-            raise GenclfError(f"a dataset named {name!r} appeared meanwhile; pick another name")
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return ImportReport(f"folder:{dest}", dest, counts, bad)
 
 
 # ------------------------------------------------------------------ compare and timestep tables
@@ -703,51 +407,6 @@ def curves_table(rows: pd.DataFrame) -> pd.DataFrame:
     g = long.groupby(["method", "shots"], sort=False)["accuracy"]
     out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=0), "n": g.size()}).reset_index()
     return out.sort_values(["method", "shots"], kind="stable").reset_index(drop=True)
-
-
-def curves_png(table: pd.DataFrame, title: str = "", size: tuple[int, int] = (1200, 720)) -> bytes:
-    """A static PNG of the label-efficiency curves (mean ± std bands, log x) drawn with PIL."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    left, right, top, bottom = 90, 300, 60, 80
-    img = Image.new("RGB", size, "white")
-    d = ImageDraw.Draw(img)
-    xs = np.log(table["shots"].astype(float).clip(lower=1)) if len(table) else pd.Series([0.0, 1.0])
-    x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1e-3))
-    lo = float((table["mean"] - table["std"].fillna(0)).min()) if len(table) else 0
-    hi = float((table["mean"] + table["std"].fillna(0)).max()) if len(table) else 100
-    y0, y1 = max(0.0, np.floor(lo / 10) * 10), min(100.0, np.ceil(hi / 10) * 10) or 100.0
-    px = lambda v: left + (np.log(max(v, 1)) - x0) / (x1 - x0) * (w - left - right)
-    py = lambda v: h - bottom - (v - y0) / max(y1 - y0, 1e-9) * (h - top - bottom)
-    d.rectangle([left, top, w - right, h - bottom], outline="#444")
-    for v in np.arange(y0, y1 + 1e-6, 10):
-        d.line([left, py(v), w - right, py(v)], fill="#e5e5e5")
-        d.text((left - 40, py(v) - 6), f"{v:.0f}%", fill="#333")
-    for k in sorted(table["shots"].unique()) if len(table) else []:
-        d.text((px(k) - 6, h - bottom + 8), str(int(k)), fill="#333")
-    d.text((left + (w - left - right) // 2 - 70, h - bottom + 32), "labeled images per class (log)", fill="#333")
-    d.text((left, 20), title or "test accuracy vs labeled images per class (mean ± std over seeds)", fill="#111")
-    for i, (method, g) in enumerate(table.groupby("method", sort=False)):
-        g = g.sort_values("shots")
-        rgb = tuple(int(PALETTE[i % len(PALETTE)][j : j + 2], 16) for j in (1, 3, 5))
-        up = [(px(k), py(m + s)) for k, m, s in zip(g["shots"], g["mean"], g["std"].fillna(0))]
-        dn = [(px(k), py(m - s)) for k, m, s in zip(g["shots"], g["mean"], g["std"].fillna(0))]
-        band = Image.new("RGBA", size, (0, 0, 0, 0))
-        if len(up) > 1:
-            ImageDraw.Draw(band).polygon(up + dn[::-1], fill=(*rgb, 45))
-        img.paste(band, (0, 0), band)
-        d = ImageDraw.Draw(img)
-        pts = [(px(k), py(m)) for k, m in zip(g["shots"], g["mean"])]
-        if len(pts) > 1:
-            d.line(pts, fill=rgb, width=3)
-        for x, y in pts:
-            d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=rgb)
-        d.rectangle([w - right + 20, top + 22 * i, w - right + 36, top + 22 * i + 12], fill=rgb)
-        d.text((w - right + 44, top + 22 * i), method[:40], fill="#111")
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def sweep_table(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf import dashboard, experiments, heads
+from genclf import dashboard, experiments, figures, heads
 from pages import common
 
 ss = st.session_state
@@ -85,7 +85,7 @@ with common.guard():
             st.stop()
     table = dashboard.curves_table(rows)
     title = f"{c.dataset}: test accuracy vs labeled images per class"
-    st.plotly_chart(dashboard.curves_figure(table, title, height=640 if present else 520), key="curves")
+    st.plotly_chart(figures.curves_figure(table, title, height=640 if present else 520), key="curves")
     wide = table.pivot(index="method", columns="shots", values="mean").round(1)
     st.dataframe(wide, width="stretch")
     if not present:
@@ -101,5 +101,5 @@ with common.guard():
             "All runs CSV", rows.to_csv(index=False), f"{c.dataset}-runs.csv", "text/csv", icon=":material/download:"
         )
         d.download_button(
-            "Chart PNG", dashboard.curves_png(table, title), f"{c.dataset}-curves.png", "image/png", icon=":material/image:"
+            "Chart PNG", figures.curves_png(table, title), f"{c.dataset}-curves.png", "image/png", icon=":material/image:"
         )

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from genclf import dashboard, data
+from genclf import dashboard, data, upload
 from pages import common
 
 c = common.ctx()
@@ -48,7 +48,7 @@ with common.guard():
 st.subheader("Add a dataset from a zip")
 st.caption(
     "Zip a folder holding one subfolder of images per class (optionally `unlabeled/`, or `train/` and `test/` each "
-    f"holding class folders). At most {dashboard.UPLOAD_LIMIT // 2**20} MB. Images are resized to 32×32 RGB unless the "
+    f"holding class folders). At most {upload.UPLOAD_LIMIT // 2**20} MB. Images are resized to 32×32 RGB unless the "
     'zip holds a `genclf.json` like `{"size": 28, "mode": "L"}`. Existing datasets are never overwritten.'
 )
 with st.form("upload", clear_on_submit=False):
@@ -60,7 +60,7 @@ if go:
         if up is None or not name:
             st.error("Choose a zip file and a name first.")
         else:
-            rep = dashboard.import_zip(up.getvalue(), name.strip())
+            rep = upload.import_zip(up.getvalue(), name.strip())
             st.success(
                 f"Created `{rep.dataset}` with {sum(rep.counts.values()):,} images in {len(rep.counts)} classes. "
                 "Pick it in the sidebar.",

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from genclf import dashboard, data, project
+from genclf import dashboard, data, figures, project
 from pages import common
 
 ss = st.session_state
@@ -129,7 +129,7 @@ def _explorer():
         with col:
             shown = dashboard.explore_layout(v, common.progress(f"features t={v.t}"), owner=f"{ss.explore_owner}-{i}")
             pts = dashboard.points(v)
-            fig = dashboard.scatter(shown.xy, pts, sel, dashboard.view_title(v, shown), uirevision=f"{v.dataset}{v.dim}{i}")
+            fig = figures.scatter(shown.xy, pts, sel, dashboard.view_title(v, shown), uirevision=f"{v.dataset}{v.dim}{i}")
             st.plotly_chart(fig, key=f"explore_chart_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"),
                             config={"displaylogo": False, "scrollZoom": True})  # fmt: skip
             if shown.error:

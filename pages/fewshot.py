@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from genclf import dashboard, data, heads
+from genclf import dashboard, data, figures, heads
 from pages import common
 
 ss = st.session_state
@@ -92,9 +92,9 @@ with common.guard():
     left, right = st.columns(2)
     conf = r.get("confusion")
     conf = dashboard.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
-    left.plotly_chart(dashboard.confusion_figure(conf, ds.classes), key="fs_conf")
+    left.plotly_chart(figures.confusion_figure(conf, ds.classes), key="fs_conf")
     right.plotly_chart(
-        dashboard.per_class_figure(dashboard.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
+        figures.per_class_figure(dashboard.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
     )
     shots_title = (
         "Suggested images to label (representative picks, chosen without labels)"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf import dashboard, jobs
+from genclf import dashboard, figures, jobs
 from genclf.backbones import BACKBONES
 from genclf.backbones.io import PRETRAINED, runs_dir
 from pages import common
@@ -44,7 +44,7 @@ with have, common.guard():
                 left.caption("No samples.png yet (written when training finishes).")
             log = dashboard.train_log(folder)
             if len(log):
-                right.plotly_chart(dashboard.loss_figure(log, "training loss"), key=f"loss_{tag}_{folder.name}")
+                right.plotly_chart(figures.loss_figure(log, "training loss"), key=f"loss_{tag}_{folder.name}")
                 right.caption(
                     f"{int(log['step'].iloc[-1]):,} steps, {int(log['images'].iloc[-1]):,} images, "
                     f"{log['seconds'].iloc[-1] / 60:.1f} min"

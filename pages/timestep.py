@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf import dashboard, experiments, heads
+from genclf import dashboard, experiments, figures, heads
 from pages import common
 
 ss = st.session_state
@@ -69,7 +69,7 @@ with common.guard():
     single, fused = dashboard.sweep_table(res)
     best = int(single.loc[single["accuracy"].idxmax(), "t"])
     p = dict(params)
-    st.plotly_chart(dashboard.t_curve_figure(single, std="std"), key="t_curve")
+    st.plotly_chart(figures.t_curve_figure(single, std="std"), key="t_curve")
     a, b, d = st.columns([1, 1, 2])
     a.metric("Best t (validation)", best, help="Chosen on the validation split")
     b.metric("Validation accuracy at best t", f"{single['accuracy'].max():.1f}%")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genclf import dashboard, project
+from genclf import dashboard, figures, project, upload
 from genclf.errors import GenclfError
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -210,7 +210,7 @@ def test_import_zip_makes_a_folder_dataset_and_reports_bad_files(app_env):
     files["shoes/boot/notes.txt"] = b"hello"
     files["shoes/stray.png"] = _png(1)
     files["__MACOSX/shoes/._x.png"] = b"junk"
-    rep = dashboard.import_zip(_zip(files), "shoes")
+    rep = upload.import_zip(_zip(files), "shoes")
     assert rep.counts == {"boot": 6, "sandal": 6}
     assert dict(rep.bad) == {
         "shoes/boot/broken.png": "unreadable image (UnidentifiedImageError)",
@@ -219,7 +219,7 @@ def test_import_zip_makes_a_folder_dataset_and_reports_bad_files(app_env):
     }
     assert rep.dataset in dashboard.dataset_choices()
     with pytest.raises(GenclfError, match="already exists"):
-        dashboard.import_zip(_zip(files), "shoes")
+        upload.import_zip(_zip(files), "shoes")
 
 
 @pytest.mark.parametrize(
@@ -233,20 +233,20 @@ def test_import_zip_makes_a_folder_dataset_and_reports_bad_files(app_env):
 )
 def test_import_zip_rejects_zip_slip(app_env, name, remedy):
     with pytest.raises(GenclfError, match=remedy):
-        dashboard.import_zip(_zip({"a/1.png": _png(1), name: _png(2)}), "slip")
+        upload.import_zip(_zip({"a/1.png": _png(1), name: _png(2)}), "slip")
     assert not (app_env / "data" / "uploads" / "slip").exists()
     assert not (app_env / "evil.png").exists()
 
 
 def test_import_zip_limits(app_env):
     with pytest.raises(GenclfError, match="larger than"):
-        dashboard.import_zip(b"x" * 3000, "big", max_bytes=2000)
+        upload.import_zip(b"x" * 3000, "big", max_bytes=2000)
     with pytest.raises(GenclfError, match="not a zip"):
-        dashboard.import_zip(b"hello", "nozip")
+        upload.import_zip(b"hello", "nozip")
     with pytest.raises(GenclfError, match="not allowed"):
-        dashboard.import_zip(_zip({"a/1.png": _png(1)}), "../up")
+        upload.import_zip(_zip({"a/1.png": _png(1)}), "../up")
     with pytest.raises(GenclfError, match="two subfolders"):
-        dashboard.import_zip(_zip({"a/1.png": _png(1)}), "oneclass")
+        upload.import_zip(_zip({"a/1.png": _png(1)}), "oneclass")
 
 
 def test_curves_table_and_png():
@@ -266,8 +266,8 @@ def test_curves_table_and_png():
     t = dashboard.curves_table(rows)
     got = t.set_index(["method", "shots"])["mean"]
     assert got[("ddpm + logreg", 1)] == pytest.approx(55) and got[("pixels + logreg (baseline)", 5)] == pytest.approx(60)
-    assert dashboard.curves_png(t).startswith(b"\x89PNG")
-    assert len(dashboard.curves_figure(t).data) == 4  # a band and a line per method
+    assert figures.curves_png(t).startswith(b"\x89PNG")
+    assert len(figures.curves_figure(t).data) == 4  # a band and a line per method
 
 
 def test_linked_selection_survives_redraws():
