@@ -1,0 +1,55 @@
+"""Does more DDPM training give better few-shot features? Validation accuracy of model folders.
+
+    .venv/bin/python bench/ddpm_epochs.py FOLDER [FOLDER ...] [--t 35] [--blocks up_blocks.0@7]
+
+Each FOLDER holds a model.safetensors + config.json, e.g. copies of a `genclf train` run's
+model.safetensors taken at successive checkpoints (the run rewrites it at every checkpoint).
+Scores logreg on 1, 5 and 10 shots/class (5 seeds, shots from the pool) on the fixed 2000-image
+validation subset; the test split is not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from genclf import data, experiments, features, heads
+from genclf.backbones.io import load_backbone
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--t", type=int, default=35)
+    p.add_argument("--blocks", default="up_blocks.0@7")
+    p.add_argument("--shots", default="1,5,10")
+    p.add_argument("--seeds", type=int, default=5)
+    a = p.parse_args()
+    ds = data.load(a.dataset)
+    ev = features.subset_indices(ds, "val", experiments.VAL_LIMIT)
+    shots = [int(k) for k in a.shots.split(",")]
+    print(f"{a.dataset}, t={a.t}, blocks={a.blocks}, logreg, validation ({len(ev)} images), {a.seeds} seeds")
+    print("| images seen | epochs | " + " | ".join(f"k={k}" for k in shots) + " |")
+    print("|---|---|" + "---|" * len(shots))
+    for folder in a.folders:
+        bb = load_backbone(folder)
+        doc = json.loads((Path(folder) / "config.json").read_text())
+        blocks = bb.check_blocks(a.blocks.split(","))
+        feat = lambda idx, bb=bb, blocks=blocks: features.extract_array(bb, ds, ds.x_train[idx], a.t, blocks)[0]
+        xe, cells = feat(ev), []
+        for k in shots:
+            acc = []
+            for s in range(a.seeds):
+                si = data.shot_indices(ds, k, s)
+                acc.append(float((heads.fit_predict("logreg", feat(si), ds.y_train[si], xe, seed=s) == ds.y_train[ev]).mean()))
+            cells.append(f"{100 * np.mean(acc):.1f} ± {100 * np.std(acc):.1f}")
+        seen = doc.get("images_seen", 0)
+        print(f"| {seen} | {seen / len(ds.x_train):.2f} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
