@@ -71,7 +71,7 @@ def report_charts(out: Path, rows, pipes, best, shots, t_rows) -> dict:
     groups: dict[str, list[str]] = {}
     for p in pipes:
         groups.setdefault(p["label"].rsplit(" + ", 1)[0], []).append(p["label"])
-    labels = ["pixels + logreg", "pixels + knn"] + [
+    labels = [p["label"] for p in pipes if p["backbone"] == "pixels"] + [
         max(labs, key=lambda lab: _stats(rows, lab, ref_k, "val")[0]) for g, labs in groups.items() if g != "pixels"
     ]  # "cnn from scratch" is its own group
     for lab in labels:

@@ -243,10 +243,13 @@ def report(
     names = backbones or [n for n in available(dataset) if n in BACKBONES and n != "pixels"]
     names = [n for n in names if n != "pixels"]
     pipes, t_rows, b_rows, choices = _pipelines(dataset, names, list(head_names), progress)
+    # the baselines: REFERENCE.md's pixels + logreg and + 1-NN, and pixels + labelprop when generative features get it
+    pixel_heads = ["logreg", "knn"] + (["labelprop"] if "labelprop" in head_names else [])
     pipes = [{"backbone": "pixels", "t": None, "blocks": ["pixels"], "head": h, "label": f"pixels + {h}"}
-             for h in ("logreg", "knn")] + pipes  # fmt: skip
+             for h in pixel_heads] + pipes  # fmt: skip
     if cnn:
-        pipes.insert(2, {"backbone": CNN, "t": None, "blocks": ["pixels"], "head": CNN, "label": "cnn from scratch"})
+        cnn_pipe = {"backbone": CNN, "t": None, "blocks": ["pixels"], "head": CNN, "label": "cnn from scratch"}
+        pipes.insert(len(pixel_heads), cnn_pipe)
     val_limit = experiments.VAL_LIMIT
     rows, total, done = [], len(pipes) * len(shots) * seeds, 0
     for k in shots:
