@@ -5,7 +5,8 @@
 The target (issue 4): at most 1 s for linear, logreg and knn at up to ~2048-d features. Features are
 synthetic Gaussian class blobs (the head's cost does not depend on where features come from);
 `--dataset fashion-mnist` times real raw pixels instead (784-d, not standardized, as the baseline runs).
-A first untimed call per head warms up imports.
+A first untimed call per head warms up imports. The accuracy column is a sanity check only: labelprop
+whitens its graph space (see heads._graph_space), which these isotropic-noise blobs punish.
 """
 
 from __future__ import annotations
