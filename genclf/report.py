@@ -281,6 +281,7 @@ def report(
         command += "" if tuple(shots) == experiments.SHOTS else f" --shots {','.join(map(str, shots))}"
         command += "" if seeds == 5 else f" --seeds {seeds}"
         command += "" if test_limit is None else f" --test-limit {test_limit}"
+        command += "" if cnn else " --no-cnn"
     ctx = dict(name=ds.name, rows=rows, pipes=pipes, best=best, shots=shots, t_rows=t_rows, b_rows=b_rows,
                strat_pipes=strat_pipes, seeds=seeds, choices=choices, command=command)  # fmt: skip
     paths["markdown"] = _markdown(out, **ctx)

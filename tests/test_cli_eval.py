@@ -124,6 +124,7 @@ def test_report_writes_tables_and_charts(run, use_tiny_runs, tmp_path, small_swe
         assert (rep / name).is_file(), name
     md = (rep / "README.md").read_text()
     assert "pixels + logreg" in md and "best generative (chosen on val)" in md and "The bar" in md
+    assert "genclf report --dataset digits --backbone ddpm --head logreg,labelprop --shots 1,2 --seeds 2" in md
     with open(rep / "runs.csv") as f:
         runs = list(csv.DictReader(f))
     assert {r["split"] for r in runs} == {"val", "test"} and {r["strategy"] for r in runs} == {"random", "representative"}
