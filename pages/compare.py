@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf import dashboard, experiments, figures, heads
+from genclf import dashboard, experiments, figures, heads, tables
 from pages import common
 
 ss = st.session_state
@@ -11,7 +11,7 @@ c = common.ctx()
 
 def compute(params: tuple, progress=None):
     p = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
-    return dashboard.remember("compare", params, lambda: dashboard.compare_rows(**p, progress=progress), 16)
+    return dashboard.remember("compare", params, lambda: tables.compare_rows(**p, progress=progress), 16)
 
 
 present = st.toggle("Presentation view", key="compare_present", help="Just the chart and the table, large.")
@@ -29,7 +29,7 @@ else:
     )
 
 with common.guard():
-    saved = dashboard.results_rows(c.dataset)
+    saved = tables.results_rows(c.dataset)
     src = "saved" if len(saved) else "compute"
     if not present:
         src = st.radio(
@@ -83,7 +83,7 @@ with common.guard():
         if not p["backbones"]:
             st.error("Pick at least one backbone.")
             st.stop()
-    table = dashboard.curves_table(rows)
+    table = tables.curves_table(rows)
     title = f"{c.dataset}: test accuracy vs labeled images per class"
     st.plotly_chart(figures.curves_figure(table, title, height=640 if present else 520), key="curves")
     wide = table.pivot(index="method", columns="shots", values="mean").round(1)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf import dashboard, experiments, figures, heads
+from genclf import dashboard, experiments, figures, heads, tables
 from pages import common
 
 ss = st.session_state
@@ -66,7 +66,7 @@ if not params or dict(params)["dataset"] != c.dataset or dict(params)["backbone"
 with common.guard():
     with st.spinner("Scoring each t on validation data (features are extracted once per t, then cached)…"):
         res = sweep(params, progress=common.progress("timesteps × seeds"))
-    single, fused = dashboard.sweep_table(res)
+    single, fused = tables.sweep_table(res)
     best = int(single.loc[single["accuracy"].idxmax(), "t"])
     p = dict(params)
     st.plotly_chart(figures.t_curve_figure(single, std="std"), key="t_curve")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genclf import dashboard, figures, project, upload
+from genclf import dashboard, figures, project, tables, upload
 from genclf.errors import GenclfError
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -263,7 +263,7 @@ def test_curves_table_and_png():
             "baseline_accuracy": [0.4, 0.5, 0.6, 0.6],
         }
     )
-    t = dashboard.curves_table(rows)
+    t = tables.curves_table(rows)
     got = t.set_index(["method", "shots"])["mean"]
     assert got[("ddpm + logreg", 1)] == pytest.approx(55) and got[("pixels + logreg (baseline)", 5)] == pytest.approx(60)
     assert figures.curves_png(t).startswith(b"\x89PNG")
