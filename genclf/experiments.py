@@ -161,14 +161,25 @@ def representative_indices(features_pool: np.ndarray, budget: int, seed: int = 0
     return np.sort(np.asarray(picks, np.int64))
 
 
+def pool_features(ds, bb, t: T, blocks, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """(pool_indices(ds), their features): the unlabeled pool behind labelprop and representative picks."""
+    pool = pool_indices(ds)
+    return pool, train_features(ds, bb, pool, t, blocks, {"split": "pool-uniform", "limit": len(pool)}, progress)
+
+
+def unlabeled_features(ds, bb, shot_idx: np.ndarray, t: T, blocks, progress=None) -> np.ndarray:
+    """Features of the pool minus the labeled shots: labelprop's unlabeled images."""
+    pool, xp = pool_features(ds, bb, t, blocks, progress)
+    return xp[~np.isin(pool, shot_idx)]
+
+
 def choose_shots(ds, bb, shots: int, seed: int, strategy: str, t: T, blocks, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(shot_idx into x_train, their features (n, D))."""
     check_strategy(strategy)
     if strategy == "random":
         idx = data.shot_indices(ds, shots, seed)
         return idx, train_features(ds, bb, idx, t, blocks, {"split": "shots"}, progress)
-    pool = pool_indices(ds)
-    xp = train_features(ds, bb, pool, t, blocks, {"split": "pool-uniform", "limit": len(pool)}, progress)
+    pool, xp = pool_features(ds, bb, t, blocks, progress)
     picks = representative_indices(xp, shots * ds.n_classes, seed)
     return pool[picks], xp[picks]
 
@@ -220,11 +231,7 @@ def evaluate(
     x_eval, eval_idx = eval_features(ds, bb.name if backbone == CNN else backbone, split, limit, t, blocks, progress)
     y_eval = (ds.y_test if split == "test" else ds.y_train)[eval_idx]
     shot_idx, x_shot = choose_shots(ds, bb, shots, seed, strategy, t, blocks, progress)
-    xu = None
-    if head == "labelprop":
-        pool = pool_indices(ds)
-        xu = train_features(ds, bb, pool, t, blocks, {"split": "pool-uniform", "limit": len(pool)}, progress)
-        xu = xu[~np.isin(pool, shot_idx)]
+    xu = unlabeled_features(ds, bb, shot_idx, t, blocks, progress) if head == "labelprop" else None
     if backbone == CNN:
         images = (ds.x_test if split == "test" else ds.x_train)[eval_idx]
         pred = heads.cnn_fit_predict(ds.x_train[shot_idx], ds.y_train[shot_idx], images, seed=seed, hflip=ds.hflip)

@@ -188,11 +188,7 @@ def _run_pipeline(ds, p: dict, k: int, seed: int, strategy: str, test_limit, val
     xv, iv = E.eval_features(ds, name, "val", val_limit, p["t"], p["blocks"])
     xt, it = E.eval_features(ds, name, "test", test_limit, p["t"], p["blocks"])
     sidx, xs = E.choose_shots(ds, bb, k, seed, strategy, p["t"], p["blocks"])
-    xu = None
-    if p["head"] == "labelprop":
-        pool = E.pool_indices(ds)
-        xu = E.train_features(ds, bb, pool, p["t"], p["blocks"], {"split": "pool-uniform", "limit": len(pool)})
-        xu = xu[~np.isin(pool, sidx)]
+    xu = E.unlabeled_features(ds, bb, sidx, p["t"], p["blocks"]) if p["head"] == "labelprop" else None
     if p["backbone"] == CNN:
         images = np.concatenate([ds.x_train[iv], ds.x_test[it]])
         pred = heads.cnn_fit_predict(ds.x_train[sidx], ds.y_train[sidx], images, seed=seed, hflip=ds.hflip)
