@@ -31,7 +31,7 @@ bench: setup
 	$(PY) bench/throughput.py
 	$(PY) bench/features_quality.py
 	$(PY) bench/heads.py
-	$(PY) bench/dashboard.py
+	$(PY) bench/views.py
 
 clean-cache:
 	$(PY) -m genclf cache clear --yes

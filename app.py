@@ -7,14 +7,14 @@ precomputed), plus genclf's GENCLF_CACHE_DIR / GENCLF_RUNS_DIR / GENCLF_DATA_DIR
 
 import streamlit as st
 
-from genclf import project
+from genclf import explore
 from pages import common
 
 st.set_page_config(page_title="genclf · generative few-shot", page_icon=":material/scatter_plot:", layout="wide")
 
 # UMAP's numba JIT costs 20-60 s once per process: pay it in the background worker now, not on a user's
 # first scrub. Idempotent (a module-level service guards it); disabled in tests by GENCLF_NO_WARMUP=1.
-project.warm_up()
+explore.warm_up()
 
 pages = [
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),

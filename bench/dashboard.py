@@ -1,7 +1,7 @@
 """Dashboard latency against the issue's budget; prints one table. Not a test: figures vary with the machine.
 
-    .venv/bin/python bench/dashboard.py                       # fashion-mnist, ddpm if shipped (else vae)
-    .venv/bin/python bench/dashboard.py --backbone vae --no-browser
+    .venv/bin/python bench/views.py                       # fashion-mnist, ddpm if shipped (else vae)
+    .venv/bin/python bench/views.py --backbone vae --no-browser
 
 What each row times (server side unless said otherwise):
 - scrub to a cached t: layout from the disk cache + alignment + building the plotly figure and its JSON
@@ -88,9 +88,10 @@ def main() -> int:
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/genclf-numba-cache")
 
-    from genclf import dashboard, experiments, features, figures, project
+    from genclf import experiments, explore, features
+    from genclf.app import figures, views
 
-    choices = dashboard.backbone_choices(a.dataset)
+    choices = views.backbone_choices(a.dataset)
     label = (
         a.backbone if a.backbone != "auto" else next((k for k in ("ddpm", "vae", "vqvae", "gan") if k in choices), "pixels")
     )
@@ -101,20 +102,20 @@ def main() -> int:
     print(f"dataset {a.dataset}, backbone {label}, cache {os.environ.get('GENCLF_CACHE_DIR', 'cache')}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
 
-    warm_s, _ = timed(project._warm)
+    warm_s, _ = timed(explore.precompute._warm)
     notes.append(f"UMAP numba JIT warm-up, once per process (the dashboard pays it in its worker at start): {warm_s:.1f} s")
 
     # 1. scrub to a cached t, 5k points
-    v5 = project.View(a.dataset, bb, t1, None, 5000, 0, "umap", 2)
+    v5 = explore.View(a.dataset, bb, t1, None, 5000, 0, "umap", 2)
     others = [v5.at(t) for t in ((t1, 0) if has_t else (t1,))]
     for v in others:
-        project.compute(v)
-    pts = dashboard.points(v5)
+        explore.compute(v)
+    pts = views.points(v5)
 
     def scrub():
-        project._MEMO.clear()
-        project._ALIGNED.clear()
-        shown = dashboard.explore_layout(v5)
+        explore.layouts._MEMO.clear()
+        explore.layouts._ALIGNED.clear()
+        shown = views.explore_layout(v5)
         assert shown.status == "ready"
         return figures.scatter(shown.xy, pts, [], "bench").to_json()
 
@@ -123,21 +124,21 @@ def main() -> int:
 
     # 2. a new t at 2k points
     new_t = (417 + int(time.time()) % 300) if has_t else None  # unlikely to be cached
-    v2 = project.View(a.dataset, bb, new_t, None, 2000, 0, "umap", 2)
+    v2 = explore.View(a.dataset, bb, new_t, None, 2000, 0, "umap", 2)
     if has_t:  # what the page draws at once: the nearest ready grid t, while the worker computes the new one
-        project.compute(v2.at(t1))
+        explore.compute(v2.at(t1))
         os.environ["GENCLF_PRECOMPUTE"] = "thread"
-        project.service()._do = lambda v: None  # queue only: the request is not what is timed
-        first, shown = timed(lambda: dashboard.explore_layout(v2, owner="bench"))
+        explore.service()._do = lambda v: None  # queue only: the request is not what is timed
+        first, shown = timed(lambda: views.explore_layout(v2, owner="bench"))
         os.environ.pop("GENCLF_PRECOMPUTE")
         rows.append((f"a new t at 2k points: first view ({shown.status} t={shown.t})", "≤ 1 s", f"{first:.2f} s"))
     with tempfile.TemporaryDirectory() as tmp:
         saved = os.environ.get("GENCLF_CACHE_DIR")
         os.environ["GENCLF_CACHE_DIR"] = tmp  # nothing cached: features are extracted
         features._MEMO.clear()
-        ext, _ = timed(lambda: project.feats(v2))
-        pca_cached, _ = timed(lambda: project.align(v2, project.compute(replace(v2, method="pca")), "umap"))
-        umap_s, _ = timed(lambda: project.compute(v2))
+        ext, _ = timed(lambda: explore.feats(v2))
+        pca_cached, _ = timed(lambda: explore.align(v2, explore.compute(replace(v2, method="pca")), "umap"))
+        umap_s, _ = timed(lambda: explore.compute(v2))
         os.environ.pop("GENCLF_CACHE_DIR") if saved is None else os.environ.__setitem__("GENCLF_CACHE_DIR", saved)
         shutil.rmtree(tmp, ignore_errors=True)
     rows.append(("a new t at 2k points: PCA view, features on disk", "≤ 1 s", f"{pca_cached:.2f} s"))
@@ -155,7 +156,7 @@ def main() -> int:
 
     # 4. server start to first chart (the default Explore view is on disk)
     if not a.no_browser:
-        project.compute(project.View(a.dataset, bb, 50 if has_t else None, None, dashboard.DEFAULT_N, 0, "umap", 2))
+        explore.compute(explore.View(a.dataset, bb, 50 if has_t else None, None, views.DEFAULT_N, 0, "umap", 2))
         env = {**os.environ, "GENCLF_DATASET": a.dataset}
         try:
             s = server_to_chart(env)

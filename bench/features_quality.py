@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from genclf import experiments, features, report
+from genclf import experiments, features
+from genclf.experiments import report
 
 
 def main() -> None:

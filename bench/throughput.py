@@ -14,7 +14,7 @@ import torch
 
 from genclf import data
 from genclf.backbones import get, resolve
-from genclf.backbones.base import autocast, to_unit
+from genclf.backbones.ops import autocast, to_unit
 
 
 def extraction_rate(bb, x, t) -> float:

@@ -1,6 +1,6 @@
 """genclf: few-shot classification with generative features.
 
-Pipeline, one module per stage: data -> backbones -> features -> project / heads -> experiments.
+Pipeline, one package per stage: data -> backbones -> features -> heads / explore -> experiments -> app, cli.
 Everything heavy is cached on disk (genclf.cache). Nothing here imports streamlit.
 """
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from genclf import data
 from genclf.backbones import Backbone, resolve
-from genclf.backbones.base import Progress
+from genclf.backbones.ops import Progress
 from genclf.cache import Cache, make_key
 from genclf.errors import GenclfError
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from genclf import dashboard
+from genclf.app import views
 from genclf.errors import GenclfError
 
 log = logging.getLogger("genclf.app")
@@ -47,7 +47,7 @@ def sidebar() -> Ctx | None:
     """Dataset, backbone, blocks and seed; shared by every page through st.session_state."""
     ss = st.session_state
     with st.sidebar:
-        choices = dashboard.dataset_choices()
+        choices = views.dataset_choices()
         if not choices:
             st.error(
                 "No dataset is on this machine. Run `sudo apt-get install -y dataset-fashion-mnist`, "
@@ -58,7 +58,7 @@ def sidebar() -> Ctx | None:
             ss.dataset = DEFAULT_DATASET if DEFAULT_DATASET in choices else choices[0]
         ds = st.selectbox("Dataset", choices, key="dataset", format_func=pretty_dataset)
         try:
-            bbs = dashboard.backbone_choices(ds)
+            bbs = views.backbone_choices(ds)
         except GenclfError as e:
             st.error(str(e))
             return None
@@ -71,7 +71,7 @@ def sidebar() -> Ctx | None:
             help="Trained backbones for this dataset; train more on the Models page. `pixels` is the raw-pixel baseline.",
         )
         try:
-            blocks, default, has_t = dashboard.block_choices(ds, bbs[label])
+            blocks, default, has_t = views.block_choices(ds, bbs[label])
         except GenclfError as e:
             st.error(str(e))
             return None
@@ -167,7 +167,7 @@ def few_shot(params: tuple, progress=None) -> dict:
     from genclf import experiments
 
     p = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
-    return dashboard.remember("few_shot", params, lambda: experiments.few_shot(**p, progress=progress))
+    return views.remember("few_shot", params, lambda: experiments.few_shot(**p, progress=progress))
 
 
 def predictions_for(c: Ctx, t: int | None) -> tuple[dict[int, int] | None, str]:

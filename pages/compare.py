@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from genclf import dashboard, experiments, figures, heads, tables
+from genclf import experiments, heads
+from genclf.app import figures, tables, views
 from pages import common
 
 ss = st.session_state
@@ -11,7 +12,7 @@ c = common.ctx()
 
 def compute(params: tuple, progress=None):
     p = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
-    return dashboard.remember("compare", params, lambda: tables.compare_rows(**p, progress=progress), 16)
+    return views.remember("compare", params, lambda: tables.compare_rows(**p, progress=progress), 16)
 
 
 present = st.toggle("Presentation view", key="compare_present", help="Just the chart and the table, large.")
@@ -43,7 +44,7 @@ with common.guard():
     if src == "compute":
         if not present:
             with st.form("compare"):
-                bbs = dashboard.backbone_choices(c.dataset)
+                bbs = views.backbone_choices(c.dataset)
                 a, b = st.columns([2, 1])
                 pick = a.multiselect("Backbones", list(bbs), default=list(bbs))
                 head = b.selectbox("Head", heads.HEADS)

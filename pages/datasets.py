@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from genclf import dashboard, data, upload
+from genclf import data
+from genclf.app import views
+from genclf.data import upload
 from pages import common
 
 c = common.ctx()
@@ -21,17 +23,17 @@ with common.guard():
     ]
     rows += [
         {"dataset": common.pretty_dataset(n), "on this machine": True, "what": n.split(":", 1)[1], "to get it": ""}
-        for n in dashboard.dataset_choices()
+        for n in views.dataset_choices()
         if n.startswith("folder:")
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
-    names = dashboard.dataset_choices()
+    names = views.dataset_choices()
     pick = st.selectbox(
         "Inspect", names, index=names.index(c.dataset) if c.dataset in names else 0, format_func=common.pretty_dataset
     )
     ds = data.load(pick)
-    df = dashboard.overview(pick)
+    df = views.overview(pick)
     a, b, d, e = st.columns(4)
     a.metric("Classes", ds.n_classes)
     b.metric("Labeled pool", f"{int(df['pool'].sum()):,}")
@@ -42,7 +44,7 @@ with common.guard():
         f"source {ds.source}" + (f"; {ds.skipped} unreadable file(s) skipped" if ds.skipped else "")
     )
     left, right = st.columns([1, 1])
-    left.image(dashboard.examples(pick), caption="the first training images of each class, one row per class", width="stretch")
+    left.image(views.examples(pick), caption="the first training images of each class, one row per class", width="stretch")
     right.bar_chart(df.set_index("class")[["pool", "val", "test"]], stack=True, height=420)
 
 st.subheader("Add a dataset from a zip")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from genclf import dashboard, data, figures, heads
+from genclf import data, heads
+from genclf.app import figures, views
 from pages import common
 
 ss = st.session_state
@@ -91,10 +92,10 @@ with common.guard():
     y, pred = np.asarray(r["y_test"]), np.asarray(r["pred"])
     left, right = st.columns(2)
     conf = r.get("confusion")
-    conf = dashboard.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
+    conf = views.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
     left.plotly_chart(figures.confusion_figure(conf, ds.classes), key="fs_conf")
     right.plotly_chart(
-        figures.per_class_figure(dashboard.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
+        figures.per_class_figure(views.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
     )
     shots_title = (
         "Suggested images to label (representative picks, chosen without labels)"
@@ -102,8 +103,8 @@ with common.guard():
         else "The labeled shots (one row per class)"
     )
     st.markdown(f"**{shots_title}**")
-    st.image(dashboard.shot_grid(p["dataset"], np.asarray(r["shot_idx"])), width="content")
-    imgs, caps = dashboard.mistakes(p["dataset"], np.asarray(r["test_idx"]), y, pred)
+    st.image(views.shot_grid(p["dataset"], np.asarray(r["shot_idx"])), width="content")
+    imgs, caps = views.mistakes(p["dataset"], np.asarray(r["test_idx"]), y, pred)
     st.markdown(f"**Misclassified test images** ({int((y != pred).sum()):,} in all; a sample, true → predicted)")
     if imgs:
         st.image(imgs, caption=caps, width=84)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf import dashboard, figures, jobs
+from genclf.app import figures, jobs, views
 from genclf.backbones import BACKBONES
 from genclf.backbones.io import PRETRAINED, runs_dir
 from pages import common
@@ -28,7 +28,7 @@ with have, common.guard():
     if not folders:
         st.info(f"No backbone is trained for {c.dataset} yet; `pixels` needs none. Train one in the next tab.")
     for tag, folder in folders:
-        info = dashboard.backbone_info(folder)
+        info = views.backbone_info(folder)
         status = info.get("status", "done")
         ready = (folder / "model.safetensors").is_file() and status != "training"
         head = f"**{folder.name}** ({tag}) · " + ("ready" if ready else "training, not finished yet")
@@ -42,7 +42,7 @@ with have, common.guard():
                 )
             else:
                 left.caption("No samples.png yet (written when training finishes).")
-            log = dashboard.train_log(folder)
+            log = views.train_log(folder)
             if len(log):
                 right.plotly_chart(figures.loss_figure(log, "training loss"), key=f"loss_{tag}_{folder.name}")
                 right.caption(
@@ -86,7 +86,7 @@ with train:
     with st.form("train_form"):
         a, b, p = st.columns(3)
         ds = a.selectbox(
-            "Dataset", dashboard.dataset_choices(), index=None, placeholder=c.dataset, format_func=common.pretty_dataset
+            "Dataset", views.dataset_choices(), index=None, placeholder=c.dataset, format_func=common.pretty_dataset
         )
         bb = b.selectbox("Backbone", [n for n, k in BACKBONES.items() if k.trainable])
         preset = p.selectbox(

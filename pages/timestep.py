@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from genclf import dashboard, experiments, figures, heads, tables
+from genclf import experiments, heads
+from genclf.app import figures, tables, views
 from pages import common
 
 ss = st.session_state
@@ -19,7 +20,7 @@ def sweep(params: tuple, progress=None) -> dict:
     p = dict(params)
     p["grid"] = [list(g) if isinstance(g, tuple) else g for g in p["grid"]]
     p["blocks"] = list(p["blocks"]) if p["blocks"] else None
-    return dashboard.remember("sweep_t", params, lambda: experiments.sweep_t(**p, progress=progress), 16)
+    return views.remember("sweep_t", params, lambda: experiments.sweep_t(**p, progress=progress), 16)
 
 
 if not c.has_t:

@@ -38,9 +38,9 @@ def data_dir(tmp_path, monkeypatch):
     d = tmp_path / "data"
     d.mkdir()
     monkeypatch.setenv("GENCLF_DATA_DIR", str(d))
-    data._load_cached.cache_clear()
+    data.registry._load_cached.cache_clear()
     yield d
-    data._load_cached.cache_clear()
+    data.registry._load_cached.cache_clear()
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genclf import dashboard, figures, project, tables, upload
+from genclf import explore
+from genclf.app import figures, tables, views
+from genclf.data import upload
 from genclf.errors import GenclfError
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -38,9 +40,9 @@ def app_env(use_tiny_runs, monkeypatch, tmp_path):
                  "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
                  "GENCLF_DATA_DIR": str(tmp_path / "data")}.items():  # fmt: skip
         monkeypatch.setenv(k, v)
-    dashboard._REMEMBERED.clear()
+    views._REMEMBERED.clear()
     # prefill: the default Explore view is on disk before the page opens
-    project.compute(project.View("digits", "ddpm", t=50, n=dashboard.DEFAULT_N, method="pca"))
+    explore.compute(explore.View("digits", "ddpm", t=50, n=views.DEFAULT_N, method="pca"))
     return tmp_path
 
 
@@ -217,7 +219,7 @@ def test_import_zip_makes_a_folder_dataset_and_reports_bad_files(app_env):
         "shoes/boot/notes.txt": "not an image file",
         "shoes/stray.png": "not inside a class folder",
     }
-    assert rep.dataset in dashboard.dataset_choices()
+    assert rep.dataset in views.dataset_choices()
     with pytest.raises(GenclfError, match="already exists"):
         upload.import_zip(_zip(files), "shoes")
 
@@ -271,20 +273,20 @@ def test_curves_table_and_png():
 
 
 def test_linked_selection_survives_redraws():
-    sel, seen = dashboard.linked_selection([[1, 2]], [], [])
+    sel, seen = views.linked_selection([[1, 2]], [], [])
     assert sel == [1, 2]
-    sel, seen = dashboard.linked_selection([[1, 2], []], seen, sel)  # a second chart appears, empty
+    sel, seen = views.linked_selection([[1, 2], []], seen, sel)  # a second chart appears, empty
     assert sel == [1, 2]
-    sel, seen = dashboard.linked_selection([[1, 2], [7]], seen, sel)  # picked in the second chart
+    sel, seen = views.linked_selection([[1, 2], [7]], seen, sel)  # picked in the second chart
     assert sel == [7]
-    sel, seen = dashboard.linked_selection([[], [7]], seen, sel)  # the first chart was redrawn (new t)
+    sel, seen = views.linked_selection([[], [7]], seen, sel)  # the first chart was redrawn (new t)
     assert sel == [7] and seen == [[], [7]]
 
 
 def test_selection_helpers():
-    assert dashboard.selected_positions({"selection": {"points": [{"customdata": [3, 99]}, {"customdata": [1, 7]}]}}) == [1, 3]
-    assert dashboard.selected_positions(None) == []
-    assert dashboard.selected_positions({"selection": {"points": [{"customdata": {"0": 4, "1": 12}}]}}) == [4]
+    assert views.selected_positions({"selection": {"points": [{"customdata": [3, 99]}, {"customdata": [1, 7]}]}}) == [1, 3]
+    assert views.selected_positions(None) == []
+    assert views.selected_positions({"selection": {"points": [{"customdata": {"0": 4, "1": 12}}]}}) == [4]
     x = np.eye(6, dtype=np.float32) + 0.01
     x[1] = x[0] + 0.001
-    assert dashboard.neighbours(x, [0], k=1)[0, 0] == 1
+    assert views.neighbours(x, [0], k=1)[0, 0] == 1

@@ -83,7 +83,7 @@ def test_eval_t_applies_to_backbones_with_t(run, use_tiny_runs):
 
 @pytest.fixture
 def small_sweeps(monkeypatch):
-    from genclf import report
+    from genclf.experiments import report
 
     monkeypatch.setattr(experiments, "T_GRID", (0, 200))
     monkeypatch.setattr(experiments, "VAL_LIMIT", 50)

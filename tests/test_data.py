@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genclf import data, formats
+from genclf import data
+from genclf.data import formats
 from genclf.errors import GenclfError
 
 
@@ -24,9 +25,9 @@ def fmnist():
     assert data.DEBIAN_FMNIST.is_dir(), "needs `apt-get install -y dataset-fashion-mnist` (make test does it)"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GENCLF_DATA_DIR", "/nonexistent-genclf-data")  # so the Debian files are what loads
-        data._load_cached.cache_clear()
+        data.registry._load_cached.cache_clear()
         yield data.load("fashion-mnist")
-    data._load_cached.cache_clear()
+    data.registry._load_cached.cache_clear()
 
 
 def _one_line(e: pytest.ExceptionInfo) -> str:
@@ -62,7 +63,7 @@ def test_fashion_mnist_validation_split_is_stratified_and_fixed(fmnist):
 
 
 def test_missing_fashion_mnist_names_both_remedies(data_dir, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FMNIST", data_dir / "not-installed")
+    monkeypatch.setattr(data.registry, "DEBIAN_FMNIST", data_dir / "not-installed")
     with pytest.raises(GenclfError) as e:
         data.load("fashion-mnist")
     msg = _one_line(e)
@@ -109,7 +110,7 @@ def test_fingerprint_is_content_not_path(data_dir, tmp_path, monkeypatch):
     moved = data.load("mnist")
     assert moved.source.startswith(str(other)) and moved.fingerprint == fp
     _write_mnist(other / "MNIST" / "raw", seed=2)  # same shapes, other pixels
-    data._load_cached.cache_clear()
+    data.registry._load_cached.cache_clear()
     assert data.load("mnist").fingerprint != fp
 
 

@@ -7,8 +7,9 @@ import inspect
 import numpy as np
 import pytest
 
-from genclf import data, experiments, report
+from genclf import data, experiments
 from genclf.errors import GenclfError
+from genclf.experiments import rows as rows_io
 
 DS = "digits"
 
@@ -178,11 +179,11 @@ def test_sweeps_on_a_real_tiny_backbone(use_tiny_runs):
 def test_csv_schema_roundtrip(tmp_path):
     rows = [experiments.row_of(experiments.few_shot(DS, "pixels", "knn", 1, s)) for s in range(2)]
     rows.append({**rows[0], "backbone": "ddpm", "t": [10, 50], "blocks": ["mid_block", "up_blocks.0"], "cv_accuracy": 0.5})
-    path = report.write_csv(rows, tmp_path / "x" / "runs.csv")
+    path = rows_io.write_csv(rows, tmp_path / "x" / "runs.csv")
     header = path.read_text().splitlines()[0].split(",")
     assert tuple(header[: len(experiments.ROW_FIELDS)]) == experiments.ROW_FIELDS
     assert "cv_accuracy" in header
-    back = report.read_csv(path)
+    back = rows_io.read_csv(path)
     assert len(back) == 3 and back[0]["shots"] == 1 and isinstance(back[0]["accuracy"], float)
     assert back[2]["t"] == "10+50" and back[2]["blocks"] == "mid_block+up_blocks.0" and back[0]["t"] == ""
     for r in back:

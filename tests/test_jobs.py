@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from genclf import jobs
+from genclf.app import jobs
 from genclf.backbones import available
 from genclf.errors import GenclfError
 

@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from genclf.backbones import get, load_backbone
-from genclf.train import TrainConfig, train
+from genclf.backbones.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ Images come in as uint8 (N, C, H, W) and are scaled to [-1, 1].
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,72 +20,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from genclf.atomic import atomic_write, write_json
+from genclf.backbones.ops import Progress, autocast, device, pad_to, pool, to_uint8, to_unit  # noqa: F401
 from genclf.errors import GenclfError
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, dict], None]  # (done, total, info) -> None
 T_MAX = 999  # diffusers counts timesteps 0..999; t=0 is (almost) no noise
-
-
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@contextlib.contextmanager
-def autocast(enabled: bool = True) -> Iterator[None]:
-    """bf16 autocast: about 2x faster on CPUs with AVX-512 BF16/AMX; a no-op where unsupported."""
-    dev = device().type
-    if enabled and _bf16_ok(dev):
-        with torch.autocast(dev, dtype=torch.bfloat16):
-            yield
-    else:
-        yield
-
-
-_BF16: dict[str, bool] = {}
-
-
-def _bf16_ok(dev: str) -> bool:
-    if dev not in _BF16:
-        try:
-            with torch.autocast(dev, dtype=torch.bfloat16):
-                torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4, device=dev), torch.ones(1, 1, 3, 3, device=dev))
-            _BF16[dev] = True
-        except Exception:  # older CPUs / builds
-            _BF16[dev] = False
-    return _BF16[dev]
-
-
-def to_unit(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 in [-1, 1]."""
-    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
-    return t.float().div(127.5).sub(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float in [-1, 1] -> uint8 (N, C, H, W)."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
-
-
-def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad H and W (with -1, the background) up to a multiple; 28 stays 28 for multiple 4."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=-1.0)
-
-
-def pool(a: torch.Tensor, grid: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C * grid * grid): average over a grid x grid layout (grid=1 is global pooling)."""
-    if a.ndim == 2:
-        return a
-    g = min(grid, a.shape[-1], a.shape[-2])
-    return F.adaptive_avg_pool2d(a.float(), g).flatten(1)
 
 
 class Hooks:
@@ -238,15 +180,19 @@ class Backbone:
         return h.hexdigest()[:16]
 
     def save(self, out: Path | str) -> Path:
-        from genclf.backbones.io import save_backbone
+        from safetensors.torch import save_file
 
-        return save_backbone(self, Path(out))
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "model.safetensors", lambda tmp: save_file(self.state_tensors(), tmp))
+        write_json(out / "config.json", {"backbone": self.name, "config": self.config_dict(), **self.meta})
+        return out
 
     def samples(self, n: int, seed: int = 0, images: np.ndarray | None = None) -> np.ndarray:
         """uint8 (n, C, H, W): generated samples, or reconstructions of `images` for autoencoders."""
         raise NotImplementedError
 
-    # ---- training (genclf.train drives these)
+    # ---- training (genclf.backbones.train drives these)
     def make_optimizers(self, lr: float | None) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
@@ -272,7 +218,7 @@ class Backbone:
         hflip: bool = False,
     ) -> Backbone:
         """Train on unlabeled uint8 images (N, C, H, W) in memory; returns self."""
-        from genclf.train import TrainConfig, train
+        from genclf.backbones.train import TrainConfig, train
 
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_steps=max_steps, hflip=hflip)
         train(self, images, cfg, out_dir=None, progress=progress)

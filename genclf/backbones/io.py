@@ -15,11 +15,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from genclf.backbones.base import Backbone, config_from_dict
 from genclf.backbones.registry import BACKBONES, get
@@ -30,29 +29,6 @@ PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 
 def runs_dir() -> Path:
     return Path(os.environ.get("GENCLF_RUNS_DIR", "runs"))
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: dict) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
-
-
-def save_backbone(bb: Backbone, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "model.safetensors", lambda tmp: save_file(bb.state_tensors(), tmp))
-    write_json(out / "config.json", {"backbone": bb.name, "config": bb.config_dict(), **bb.meta})
-    return out
 
 
 def read_config(folder: Path) -> dict:

@@ -57,7 +57,7 @@ class Pixels(Backbone):
         )
 
     def save(self, out):
-        from genclf.backbones.io import write_json
+        from genclf.atomic import write_json
 
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", {"backbone": self.name, "config": self.config_dict()})

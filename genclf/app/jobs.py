@@ -9,7 +9,7 @@ second browser tab sees the same job. State lives under `<runs>/.jobs/`:
   current.json   the job (pid, command, out dir, total steps); `flock` on .lock serialises start()
   <id>.log       stdout + stderr of the run
   <id>.rc        exit status, written when the process ends (absent while it runs)
-Progress is `train_log.jsonl`'s last step (genclf.train appends a row every `log_every` steps).
+Progress is `train_log.jsonl`'s last step (genclf.backbones.train appends a row every `log_every` steps).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _alive(pid: int) -> bool:
 
 
 def total_steps(dataset: str, epochs: float, batch_size: int, limit: int | None, max_steps: int | None) -> int:
-    """The step count genclf.train will run (same arithmetic)."""
+    """The step count genclf.backbones.train will run (same arithmetic)."""
     n = len(data.load(dataset).unlabeled_pool())
     n = min(n, limit) if limit else n
     if n < batch_size:
@@ -106,7 +106,7 @@ def _read() -> Job | None:
 
 
 def _write(job: Job) -> None:
-    from genclf.backbones.io import write_json
+    from genclf.atomic import write_json
 
     write_json(jobs_dir() / "current.json", asdict(job))
 

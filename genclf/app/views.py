@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genclf import data, features, project, viz
+from genclf import data, explore, features
 from genclf.backbones import available
+from genclf.data import images
 
 N_RANGE = (1000, 10000)
 DEFAULT_N = 2000
@@ -91,9 +92,9 @@ class Points:
     classes: tuple[str, ...]
 
 
-def points(v: project.View) -> Points:
+def points(v: explore.View) -> Points:
     ds = data.load(v.dataset)
-    idx = project.sample(v)
+    idx = explore.sample(v)
     return Points(idx, ds.y_test[idx], ds.classes)
 
 
@@ -109,47 +110,47 @@ class Shown:
     error: str = ""
 
 
-def nearest_ready(v: project.View) -> tuple[int, np.ndarray] | None:
+def nearest_ready(v: explore.View) -> tuple[int, np.ndarray] | None:
     """The aligned layout of the ready grid timestep nearest to v.t (same kind of view), or None."""
     if v.t is None:
         return None
-    ready = [t for t in project.ready_grid(v) if t is not None]
+    ready = [t for t in explore.ready_grid(v) if t is not None]
     if not ready:
         return None
     t = min(ready, key=lambda r: abs(r - v.t))
-    return t, project.aligned_layout(v.at(t))
+    return t, explore.aligned_layout(v.at(t))
 
 
-def explore_layout(v: project.View, progress=None, owner: str | None = None) -> Shown:
+def explore_layout(v: explore.View, progress=None, owner: str | None = None) -> Shown:
     """A layout to draw for view `v` now, never waiting on UMAP, and on feature extraction only when there
     is nothing else to show. Missing pieces are requested from the background service (see Shown)."""
-    svc = project.service()
-    xy = project.layout(v)
+    svc = explore.service()
+    xy = explore.layout(v)
     if xy is not None:
-        return Shown(project.align(v, xy), "ready", v.t, v.method)
+        return Shown(explore.align(v, xy), "ready", v.t, v.method)
     pca_view = replace(v, method="pca")
-    pca_xy = project.layout(pca_view)
+    pca_xy = explore.layout(pca_view)
     near = nearest_ready(v) if pca_xy is None else None
     if pca_xy is None and near is None:  # nothing to show yet: extract here, with a progress bar
-        pca_xy = project.compute(pca_view, progress)
+        pca_xy = explore.compute(pca_view, progress)
     if pca_xy is not None:
         if v.method == "pca":
-            return Shown(project.align(v, pca_xy), "ready", v.t, "pca")
+            return Shown(explore.align(v, pca_xy), "ready", v.t, "pca")
         svc.request([v], owner)
-        if project.layout(v) is not None:  # inline service: computed just now
-            return Shown(project.align(v, project.layout(v)), "ready", v.t, v.method)
-        shown = Shown(project.align(pca_view, pca_xy, ref_method=v.method), "preview", v.t, "pca")
+        if explore.layout(v) is not None:  # inline service: computed just now
+            return Shown(explore.align(v, explore.layout(v)), "ready", v.t, v.method)
+        shown = Shown(explore.align(pca_view, pca_xy, ref_method=v.method), "preview", v.t, "pca")
     else:
         svc.request([pca_view] if v.method == "pca" else [pca_view, v], owner)
-        if project.layout(v) is not None:
-            return Shown(project.align(v, project.layout(v)), "ready", v.t, v.method)
+        if explore.layout(v) is not None:
+            return Shown(explore.align(v, explore.layout(v)), "ready", v.t, v.method)
         shown = Shown(near[1], "nearest", near[0], v.method)
     errors = [s for s in (svc.state(v), svc.state(pca_view)) if (s or "").startswith("error")]
     shown.error = errors[0].removeprefix("error: ") if errors else ""
     return shown
 
 
-def note(v: project.View, shown: Shown) -> str:
+def note(v: explore.View, shown: Shown) -> str:
     """The caption suffix saying what the chart shows while the requested view computes."""
     return {
         "ready": "",
@@ -158,11 +159,11 @@ def note(v: project.View, shown: Shown) -> str:
     }[shown.status]
 
 
-def progress_of(v: project.View) -> str:
+def progress_of(v: explore.View) -> str:
     """'ready', 'preview' (PCA on disk) or 'pending': what the background fragment polls for."""
-    if project.layout(v) is not None:
+    if explore.layout(v) is not None:
         return "ready"
-    return "preview" if project.layout(replace(v, method="pca")) is not None else "pending"
+    return "preview" if explore.layout(replace(v, method="pca")) is not None else "pending"
 
 
 def selected_positions(event) -> list[int]:
@@ -199,7 +200,7 @@ def linked_selection(events: list[list[int]], seen: list[list[int]], current: li
     return current, seen[: len(events)]
 
 
-def view_title(v: project.View, shown: Shown) -> str:
+def view_title(v: explore.View, shown: Shown) -> str:
     name = v.backbone.rstrip("/").split("/")[-1]
     t = "" if shown.t is None else f" · t={shown.t}" + (f" (t={v.t} computing)" if shown.t != v.t else "")
     return f"{name}{t} · {shown.method.upper()}"
@@ -207,7 +208,7 @@ def view_title(v: project.View, shown: Shown) -> str:
 
 def neighbours(x: np.ndarray, query: list[int], k: int = 5) -> np.ndarray:
     """(len(query), k) positions of each query's nearest neighbours in feature space (cosine), itself excluded."""
-    z = project.prep(x)
+    z = explore.prep(x)
     z /= np.linalg.norm(z, axis=1, keepdims=True) + 1e-9
     sims = z[query] @ z.T
     sims[np.arange(len(query)), query] = -np.inf
@@ -217,21 +218,21 @@ def neighbours(x: np.ndarray, query: list[int], k: int = 5) -> np.ndarray:
 
 def thumb(img: np.ndarray, size: int = 56) -> str:
     """(C, H, W) uint8 -> PNG data URI about `size` px wide."""
-    return viz.data_uri(img, scale=max(1, size // img.shape[-1]))
+    return images.data_uri(img, scale=max(1, size // img.shape[-1]))
 
 
 def big(img: np.ndarray, size: int = 168) -> np.ndarray:
     """One image upscaled (nearest) for st.image."""
-    return viz.to_hwc(img).repeat(max(1, size // img.shape[-1]), 0).repeat(max(1, size // img.shape[-1]), 1)
+    return images.to_hwc(img).repeat(max(1, size // img.shape[-1]), 0).repeat(max(1, size // img.shape[-1]), 1)
 
 
-def selection_table(v: project.View, pts: Points, positions: list[int], pred: dict[int, int] | None = None) -> pd.DataFrame:
+def selection_table(v: explore.View, pts: Points, positions: list[int], pred: dict[int, int] | None = None) -> pd.DataFrame:
     """Rows for the selected points: thumbnail, test index, label, 5 nearest neighbours, agreement, prediction."""
     ds = data.load(v.dataset)
     positions = positions[:TABLE_ROWS]
     if not positions:
         return pd.DataFrame(columns=["image", "test index", "label", "neighbours", "same-label neighbours", "prediction"])
-    x = project.feats(v).x
+    x = explore.feats(v).x
     nn = neighbours(x, positions)
     rows = []
     for p, ns in zip(positions, nn):
@@ -249,10 +250,10 @@ def selection_table(v: project.View, pts: Points, positions: list[int], pred: di
     return pd.DataFrame(rows)
 
 
-def neighbour_strip(v: project.View, pts: Points, position: int, k: int = 8) -> tuple[np.ndarray, list[str]]:
+def neighbour_strip(v: explore.View, pts: Points, position: int, k: int = 8) -> tuple[np.ndarray, list[str]]:
     """A clicked point's image plus its k nearest neighbours: (images (k+1, C, H, W), captions)."""
     ds = data.load(v.dataset)
-    ns = neighbours(project.feats(v).x, [position], k)[0]
+    ns = neighbours(explore.feats(v).x, [position], k)[0]
     order = [position, *ns.tolist()]
     caps = [f"#{int(pts.idx[p])} {pts.classes[pts.y[p]]}" for p in order]
     return ds.x_test[pts.idx[order]], caps
@@ -282,7 +283,7 @@ def shot_grid(dataset: str, shot_idx: np.ndarray, size: int = 56) -> np.ndarray:
     imgs = np.zeros((len(rows) * cols, *ds.shape), np.uint8) + 255
     for r, row in enumerate(rows):
         imgs[r * cols : r * cols + len(row)] = ds.x_train[row]
-    return viz.grid(imgs, cols=cols, scale=scale)
+    return images.grid(imgs, cols=cols, scale=scale)
 
 
 def mistakes(dataset: str, test_idx: np.ndarray, y: np.ndarray, pred: np.ndarray, limit: int = 40, seed: int = 0):
@@ -334,4 +335,4 @@ def examples(name: str, per: int = 10, scale: int = 2) -> np.ndarray:
     ds = data.load(name)
     rows = [ds.x_train[np.flatnonzero(ds.y_train == c)[:per]] for c in range(min(ds.n_classes, 20))]
     pad = [np.concatenate([r, np.full((per - len(r), *ds.shape), 255, np.uint8)]) for r in rows]
-    return viz.grid(np.concatenate(pad), cols=per, scale=scale)
+    return images.grid(np.concatenate(pad), cols=per, scale=scale)

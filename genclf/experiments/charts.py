@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genclf import experiments
+from genclf.experiments.rows import SELECT_SHOTS, stats
+from genclf.experiments.sweeps import summarize
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
 
@@ -63,7 +64,6 @@ def line_chart(series: list[dict], path: Path, title: str, xlabel: str, ylabel: 
 def report_charts(out: Path, rows, pipes, best, shots, t_rows) -> dict:
     """Write label_efficiency.png (test accuracy per k: the baselines, each backbone's head chosen on val, the best
     generative pipeline) and, when t was swept, timestep.png (validation accuracy per t) into `out`; returns their paths."""
-    from genclf.report import SELECT_SHOTS, _stats  # here, not at the top: report imports this module
 
     paths, series = {}, []
     # one line per backbone: its head with the best validation accuracy at k=SELECT_SHOTS
@@ -72,16 +72,16 @@ def report_charts(out: Path, rows, pipes, best, shots, t_rows) -> dict:
     for p in pipes:
         groups.setdefault(p["label"].rsplit(" + ", 1)[0], []).append(p["label"])
     labels = [p["label"] for p in pipes if p["backbone"] == "pixels"] + [
-        max(labs, key=lambda lab: _stats(rows, lab, ref_k, "val")[0]) for g, labs in groups.items() if g != "pixels"
+        max(labs, key=lambda lab: stats(rows, lab, ref_k, "val")[0]) for g, labs in groups.items() if g != "pixels"
     ]  # "cnn from scratch" is its own group
     for lab in labels:
-        st = [_stats(rows, lab, k, "test") for k in shots]
+        st = [stats(rows, lab, k, "test") for k in shots]
         m, s = np.array([v[0] for v in st]), np.array([v[1] for v in st])
         series.append(
             {"name": lab, "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "color": "#000000" if lab == labels[0] else None}
         )
     if best:
-        st = [_stats(rows, best[k], k, "test") for k in shots]
+        st = [stats(rows, best[k], k, "test") for k in shots]
         m, s = np.array([v[0] for v in st]), np.array([v[1] for v in st])
         series.append({"name": "best generative (val)", "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "bold": True})
     paths["label_efficiency"] = line_chart(
@@ -98,7 +98,7 @@ def report_charts(out: Path, rows, pipes, best, shots, t_rows) -> dict:
         for b in dict.fromkeys(r["backbone"] for r in t_rows):
             curve = [
                 c
-                for c in experiments.summarize([{"candidate": r["t"], **r} for r in t_rows if r["backbone"] == b])
+                for c in summarize([{"candidate": r["t"], **r} for r in t_rows if r["backbone"] == b])
                 if not isinstance(c["candidate"], list)
             ]
             m, s = np.array([c["accuracy"] for c in curve]), np.array([c["std"] for c in curve])

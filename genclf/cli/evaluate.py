@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from genclf.backbones.base import T_MAX
-from genclf.cli import _int_list, _str_list, _tqdm_progress
+from genclf.cli.common import _int_list, _str_list, _tqdm_progress
 
 
 def _t_arg(s: str):
@@ -43,7 +43,7 @@ def _bars(desc: str):
 
 
 def _emit(rows: list[dict], a, default_out: Path) -> Path:
-    from genclf.report import write_csv
+    from genclf.experiments.rows import write_csv
 
     path = write_csv(rows, Path(a.out) if a.out else default_out)
     if a.json:
@@ -65,7 +65,8 @@ def _pct(v) -> str:
 
 
 def cmd_eval(a) -> int:
-    from genclf import data, report
+    from genclf import data
+    from genclf.experiments import report
 
     ds = data.load(a.dataset)
     rows = report.run_eval(
@@ -121,7 +122,7 @@ def cmd_sweep_blocks(a) -> int:
 
 
 def cmd_report(a) -> int:
-    from genclf import report
+    from genclf.experiments import report
 
     res = report.report(a.dataset, a.backbone, a.head, a.shots, a.seeds, test_limit=a.test_limit, out=a.out,
                         progress=_tqdm_progress("report", "run"), cnn=not a.no_cnn)  # fmt: skip

@@ -9,7 +9,6 @@ validation split; the test split only scores.
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -17,57 +16,12 @@ import numpy as np
 
 from genclf import data, experiments, features, heads
 from genclf.backbones import BACKBONES, available
-from genclf.backbones.base import Progress
-from genclf.charts import report_charts
+from genclf.backbones.ops import Progress
 from genclf.errors import GenclfError
+from genclf.experiments.charts import report_charts
+from genclf.experiments.rows import SELECT_SEEDS, SELECT_SHOTS, cell, stats, write_csv
 
-ROW_FIELDS = experiments.ROW_FIELDS
 CNN = experiments.CNN
-SELECT_SHOTS = 10  # auto choices are made at this k, on validation
-SELECT_SEEDS = 3
-
-
-# ------------------------------------------------------------------ CSV
-
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list | tuple):
-        return "+".join(str(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
-def write_csv(rows: list[dict], path: Path | str) -> Path:
-    """Tidy CSV: ROW_FIELDS first, then extra keys; lists (t fusion, blocks) joined with '+'."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cols = list(ROW_FIELDS) + [k for r in rows for k in r if k not in ROW_FIELDS and not isinstance(r[k], np.ndarray)]
-    cols = list(dict.fromkeys(cols))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: _cell(r.get(c)) for c in cols})
-    tmp.replace(path)
-    return path
-
-
-def read_csv(path: Path | str) -> list[dict]:
-    """Rows back from write_csv: numbers parsed; t and blocks stay '+'-joined text."""
-    out = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            for k in ("shots", "seed", "n_eval"):
-                r[k] = int(r[k]) if r.get(k) else None
-            for k in ("accuracy", "baseline_accuracy", "cv_accuracy", "seconds"):
-                if k in r:
-                    r[k] = float(r[k]) if r[k] else None
-            out.append(r)
-    return out
 
 
 # ------------------------------------------------------------------ choices on validation
@@ -209,12 +163,6 @@ def _run_pipeline(ds, p: dict, k: int, seed: int, strategy: str, test_limit, val
     return out
 
 
-def _stats(rows: list[dict], label: str, k: int, split: str, strategy: str = "random") -> tuple[float, float, int]:
-    want = (label, k, split, strategy)
-    a = [r["accuracy"] for r in rows if (r["pipeline"], r["shots"], r["split"], r["strategy"]) == want]
-    return (float(np.mean(a)), float(np.std(a)), len(a)) if a else (float("nan"), float("nan"), 0)
-
-
 def report(
     dataset: str,
     backbones: list[str] | None = None,
@@ -256,7 +204,7 @@ def report(
                 if progress:
                     progress(done, total, {"k": k})
     gen = [p["label"] for p in pipes if p["backbone"] not in ("pixels", CNN)]
-    best = {k: max(gen, key=lambda lab, k=k: _stats(rows, lab, k, "val")[0]) for k in shots} if gen else {}
+    best = {k: max(gen, key=lambda lab, k=k: stats(rows, lab, k, "val")[0]) for k in shots} if gen else {}
     # representative vs random at the same budget, for the baseline and the pipeline chosen at k=SELECT_SHOTS
     ref_k = SELECT_SHOTS if SELECT_SHOTS in best else shots[0]
     strat_pipes = [p for p in pipes if p["label"] in ("pixels + logreg", best.get(ref_k))]
@@ -306,16 +254,16 @@ def _markdown(out: Path, name, rows, pipes, best, shots, t_rows, b_rows, strat_p
         "|---|" + "---|" * len(shots),
     ]
     for p in pipes:
-        lines.append(f"| {p['label']} | " + " | ".join(_pct(*_stats(rows, p["label"], k, "test")[:2]) for k in shots) + " |")
+        lines.append(f"| {p['label']} | " + " | ".join(_pct(*stats(rows, p["label"], k, "test")[:2]) for k in shots) + " |")
     if best:
         lines.append(
             "| **best generative (chosen on val)** | "
-            + " | ".join(_pct(*_stats(rows, best[k], k, "test")[:2]) for k in shots)
+            + " | ".join(_pct(*stats(rows, best[k], k, "test")[:2]) for k in shots)
             + " |"
         )
         lines.append("| chosen pipeline | " + " | ".join(best[k] for k in shots) + " |")
-        base = {k: _stats(rows, "pixels + logreg", k, "test")[0] for k in shots}
-        gap = {k: _stats(rows, best[k], k, "test")[0] - base[k] for k in shots}
+        base = {k: stats(rows, "pixels + logreg", k, "test")[0] for k in shots}
+        gap = {k: stats(rows, best[k], k, "test")[0] - base[k] for k in shots}
         lines.append("| lead over pixels + logreg (points) | " + " | ".join(f"{100 * gap[k]:+.1f}" for k in shots) + " |")
         ok = all(gap[k] >= 0.08 for k in shots if k <= 10) and all(gap[k] >= 0 for k in shots if k <= 100)
         lines += ["", f"The bar (lead >= 8 points at k <= 10, never behind up to k = 100): **{'met' if ok else 'not met'}**."]
@@ -324,12 +272,12 @@ def _markdown(out: Path, name, rows, pipes, best, shots, t_rows, b_rows, strat_p
                   "| backbone | t (val) | t (CV inside shots only) | blocks (val) | blocks (CV inside shots) | fusion |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for c in choices:
-            cells = [_cell(c[k]) or "–" for k in ("backbone", "t", "t_cv", "blocks", "blocks_cv", "fusion")]
+            cells = [cell(c[k]) or "–" for k in ("backbone", "t", "t_cv", "blocks", "blocks_cv", "fusion")]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Choosing the labeled images", "", f"| pipeline, strategy | {head} |", "|---|" + "---|" * len(shots)]
     for p in strat_pipes:
         for st in experiments.STRATEGIES:
-            cells = " | ".join(_pct(*_stats(rows, p["label"], k, "test", st)[:2]) for k in shots)
+            cells = " | ".join(_pct(*stats(rows, p["label"], k, "test", st)[:2]) for k in shots)
             lines.append(f"| {p['label']}, {st} | {cells} |")
     if t_rows:
         lines += [
@@ -344,7 +292,7 @@ def _markdown(out: Path, name, rows, pipes, best, shots, t_rows, b_rows, strat_p
         for b in dict.fromkeys(r["backbone"] for r in t_rows):
             for c in experiments.summarize([{"candidate": r["t"], **r} for r in t_rows if r["backbone"] == b]):
                 cv = "–" if c["cv_accuracy"] is None else f"{100 * c['cv_accuracy']:.1f}"
-                lines.append(f"| {b} | {_cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} | {cv} |")
+                lines.append(f"| {b} | {cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} | {cv} |")
     if b_rows:
         lines += [
             "",
@@ -355,7 +303,7 @@ def _markdown(out: Path, name, rows, pipes, best, shots, t_rows, b_rows, strat_p
         ]
         for b in dict.fromkeys(r["backbone"] for r in b_rows):
             for c in experiments.summarize([{"candidate": r["blocks"], **r} for r in b_rows if r["backbone"] == b]):
-                lines.append(f"| {b} | {_cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} |")
+                lines.append(f"| {b} | {cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} |")
     path = out / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:
-    from genclf.dashboard import Points
+    from genclf.app.views import Points
 
 # ------------------------------------------------------------------ explore
 

@@ -24,14 +24,18 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from genclf.backbones.base import Backbone, Progress, autocast, device, to_unit
-from genclf.backbones.io import _atomic_write, write_json
+from genclf.atomic import atomic_write, write_json
+from genclf.backbones.ops import Progress, autocast, device, to_unit
 from genclf.errors import GenclfError
+
+if TYPE_CHECKING:  # the backbone calls this loop from its fit(); only the type is needed here
+    from genclf.backbones.base import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ def save_checkpoint(out: Path, bb: Backbone, opts, step: int, images_seen: int, 
     tensors = {f"model.{k}": v for k, v in bb.state_tensors(export=False).items()}
     otensors, ometa = _flatten_optim(opts)
     tensors.update(otensors)
-    _atomic_write(out / "checkpoint.safetensors", lambda tmp: save_file(tensors, tmp))
+    atomic_write(out / "checkpoint.safetensors", lambda tmp: save_file(tensors, tmp))
     write_json(out / "checkpoint.json", {"step": step, "images_seen": images_seen, "seconds": seconds, "optim": ometa})
 
 
@@ -99,7 +103,7 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log rows written after the checkpoint we resume from (they will be redone)."""
     if path.is_file():
         rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
-        _atomic_write(path, lambda tmp: Path(tmp).write_text("".join(r + "\n" for r in rows)))
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(r + "\n" for r in rows)))
 
 
 @contextlib.contextmanager

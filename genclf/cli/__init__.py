@@ -1,0 +1,85 @@
+"""`genclf` / `python -m genclf`: the same calls the dashboard makes.
+
+Bad input exits with code 2 and one line that says what was wrong and what to do instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from genclf.cli.common import BACKBONE_NAMES, Parser, _str_list, names  # noqa: F401
+from genclf.cli.data import cmd_cache, cmd_data_fetch, cmd_data_list, cmd_data_show
+from genclf.cli.train import cmd_features, cmd_train
+from genclf.errors import GenclfError
+
+
+def build_parser() -> Parser:
+    from genclf import data
+
+    p = Parser(prog="genclf", description="Few-shot classification with generative features.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+
+    d = sub.add_parser("data", help="list, inspect and fetch datasets")
+    dsub = d.add_subparsers(dest="action", required=True, parser_class=Parser)
+    dsub.add_parser("list", help="datasets, whether present, sizes, remedies").set_defaults(fn=cmd_data_list)
+    s = dsub.add_parser("show", help="classes, counts per split and class, shape, fingerprint")
+    s.add_argument("name", help=f"one of {', '.join(data.dataset_names())}")
+    s.add_argument("--grid", metavar="PNG", help="also write a grid of example images here")
+    s.set_defaults(fn=cmd_data_show)
+    f = dsub.add_parser("fetch", help="download mnist/cifar10/cifar100 with torchvision (needs internet)")
+    f.add_argument("name", choices=["mnist", "cifar10", "cifar100"])
+    f.set_defaults(fn=cmd_data_fetch)
+
+    c = sub.add_parser("cache", help="manage the artifact store (ls, du, clear)")
+    c.add_argument("action", choices=["ls", "du", "clear"])
+    c.add_argument("--kind", help="only this artifact kind (features, projection, ...)")
+    c.add_argument("--yes", action="store_true", help="confirm clear")
+    c.set_defaults(fn=cmd_cache)
+
+    t = sub.add_parser("train", help="train a generative backbone on a dataset's unlabeled train split")
+    t.add_argument("--dataset", default=data.DEFAULT_DATASET)
+    t.add_argument("--backbone", required=True, choices=[n for n in names() if n != "pixels"])
+    t.add_argument("--preset", default="small", choices=["tiny", "small"])
+    t.add_argument("--epochs", type=float, default=5)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=None, help="default: the backbone's own")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=int, default=None, help="train on N random images only")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    t.add_argument("--config", help="JSON overrides of the preset, e.g. '{\"latent\": 16}'")
+    t.add_argument("--out", help="output folder (default runs/<dataset>/<backbone>)")
+    t.add_argument("--no-flip", action="store_true", help="no horizontal flips even where the dataset allows them")
+    t.add_argument("--force", action="store_true", help="retrain over a finished model")
+    t.set_defaults(fn=cmd_train)
+
+    fe = sub.add_parser("features", help="extract (or reuse cached) (N, D) features")
+    fe.add_argument("--dataset", default=data.DEFAULT_DATASET)
+    fe.add_argument("--backbone", required=True, help=f"{', '.join(names())} or a trained folder")
+    fe.add_argument("--t", type=int, default=None, help="diffusion timestep 0..999 (ddpm only)")
+    fe.add_argument("--blocks", type=_str_list, default=None, help="comma-separated block names")
+    fe.add_argument("--split", default="test", choices=["train", "val", "pool", "test"])
+    fe.add_argument("--limit", type=int, default=None, help="a stratified, seeded subset of N images")
+    fe.add_argument("--seed", type=int, default=0)
+    fe.set_defaults(fn=cmd_features)
+
+    from genclf.cli import evaluate
+
+    evaluate.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args) or 0
+    except GenclfError as e:
+        sys.stderr.write(f"genclf: error: {e}\n")
+        return 2
+    except BrokenPipeError:  # `genclf data list | head`
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("genclf: interrupted; rerun the same command to resume\n")
+        return 130

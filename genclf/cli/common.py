@@ -1,0 +1,51 @@
+"""Shared CLI pieces: the one-line-error parser, list arguments, tqdm progress, backbone names."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"genclf: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def _int_list(s: str) -> list[int]:
+    try:
+        out = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+    return out
+
+
+def _str_list(s: str) -> list[str]:
+    return [v.strip() for v in s.split(",") if v.strip()]
+
+
+def _tqdm_progress(desc: str, unit: str = "it"):
+    from tqdm import tqdm
+
+    bar = {"b": None}
+
+    def cb(done: int, total: int, info: dict) -> None:
+        if bar["b"] is None:
+            bar["b"] = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, initial=done - 1)
+        b = bar["b"]
+        b.update(done - b.n)
+        if info:
+            b.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in info.items()}, refresh=False)
+        if done >= total:
+            b.close()
+
+    return cb
+
+
+# kept here so `genclf --help` and bad-input errors answer without importing torch;
+# tests/test_backbones.py checks it matches the registry
+BACKBONE_NAMES = ("ddpm", "vae", "vqvae", "gan", "pixels")
+
+
+def names() -> list[str]:
+    return list(BACKBONE_NAMES)

@@ -1,0 +1,66 @@
+"""Projection maths on (N, D) features: centring, PCA, UMAP and Procrustes alignment. Pure functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genclf.errors import GenclfError, unknown
+
+METHODS = ("umap", "pca")
+N_EPOCHS = 200  # REFERENCE: n_epochs=100 halves UMAP time; 200 keeps clusters crisp
+PCA_BEFORE_UMAP = 50  # reduce wide features before the neighbour search
+
+
+def prep(x: np.ndarray, standardize: bool = True) -> np.ndarray:
+    """Center (and z-score) features; raw pixels keep their scale (standardizing them amplifies noise)."""
+    x = np.asarray(x, np.float32)
+    x = x - x.mean(0)
+    if standardize:
+        x = x / (x.std(0) + 1e-6)
+    return x
+
+
+def pca(x: np.ndarray, dim: int) -> np.ndarray:
+    """(N, D) centered -> (N, dim) top principal components, signs fixed (largest |loading| positive)."""
+    from sklearn.decomposition import PCA
+
+    k = min(dim, *x.shape)
+    y = PCA(k, svd_solver="auto", random_state=0).fit_transform(x)
+    y = y * np.sign(y[np.abs(y).argmax(0), np.arange(k)])
+    if k < dim:
+        y = np.pad(y, ((0, 0), (0, dim - k)))
+    return y.astype(np.float32)
+
+
+def umap_embed(x: np.ndarray, dim: int, n_epochs: int = N_EPOCHS, seed: int = 0) -> np.ndarray:
+    """(N, D) prepared features -> (N, dim) UMAP, PCA-initialised (orientation follows the data)."""
+    import umap
+
+    if len(x) < 5:
+        raise GenclfError(f"{len(x)} points are too few for UMAP; pick a larger sample or use PCA")
+    if x.shape[1] > PCA_BEFORE_UMAP:
+        x = pca(x, PCA_BEFORE_UMAP)
+    init = pca(x, dim)
+    init = init / (np.abs(init).max() + 1e-9) * 10
+    nn = min(15, len(x) - 1)
+    red = umap.UMAP(n_components=dim, n_neighbors=nn, min_dist=0.1, n_epochs=n_epochs, init=init, random_state=seed, n_jobs=1)
+    return red.fit_transform(x).astype(np.float32)
+
+
+def embed(x: np.ndarray, method: str, dim: int, n_epochs: int = N_EPOCHS, standardize: bool = True) -> np.ndarray:
+    if method not in METHODS:
+        raise unknown("projection method", method, METHODS)
+    if dim not in (2, 3):
+        raise GenclfError(f"projections are 2D or 3D, got dim={dim}")
+    x = prep(x, standardize)
+    return pca(x, dim) if method == "pca" else umap_embed(x, dim, n_epochs)
+
+
+def procrustes(moving: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Rotate/reflect, scale and shift `moving` (N, d) onto `ref` (N, d), the same points in the same order."""
+    mu_m, mu_r = moving.mean(0), ref.mean(0)
+    a, b = moving - mu_m, ref - mu_r
+    u, s, vt = np.linalg.svd(a.T @ b)
+    r = u @ vt
+    scale = s.sum() / max(float((a**2).sum()), 1e-12)
+    return (scale * a @ r + mu_r).astype(np.float32)
