@@ -28,7 +28,8 @@ def panel(c: common.Ctx, test_index: int, t: int | None) -> None:
             return
         d = denoise.run(c.dataset, c.backbone, "test", [test_index], t, c.seed)
         imgs, caps = dfig.tiles(d)
-        st.image(imgs, caption=caps, width=dfig.TILE)
+        for col, img, cap in zip(st.columns(len(imgs), gap="small"), imgs, caps):
+            col.image(img, caption=cap, width="stretch", output_format="PNG")
         acc = None
         if mode == "denoise":
             acc = dfig.sweep_accuracy(c.dataset, c.backbone, c.blocks, int(t), st.session_state.get("sweep_params"))
@@ -50,8 +51,8 @@ def strip(c: common.Ctx, ts: list[int]) -> None:
             f"**What the model sees at each t** · test image #{i} ({name}; click a point on Explore to change it). "
             "Top: the noised input x_t; bottom: the model's one-step guess x̂₀ and its error."
         )
-        st.image(xt, caption=t_caps, width=dfig.STRIP_TILE)
-        st.image(x0_hat, caption=err_caps, width=dfig.STRIP_TILE)
+        st.image(xt, caption=t_caps, width=dfig.STRIP_TILE, output_format="PNG")
+        st.image(x0_hat, caption=err_caps, width=dfig.STRIP_TILE, output_format="PNG")
 
 
 def class_error_chart(c: common.Ctx, test_idx: np.ndarray, t: int | None) -> None:

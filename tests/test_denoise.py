@@ -153,7 +153,7 @@ def test_words_and_the_sweep_lookup(use_tiny_runs, tmp_path, monkeypatch):
     (tmp_path / "results" / "digits").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(tmp_path / "results" / "digits" / "timestep.csv", index=False)
     at, acc, source = dfig.sweep_accuracy("digits", "ddpm", None, 50)
-    assert (at, round(acc, 1)) == (10, 51.0) and "timestep.csv" in source  # nearest swept t; other weights ignored
+    assert (at, round(acc, 1)) == (10, 51.0) and "genclf report" in source  # nearest swept t; other weights ignored
     assert dfig.sweep_accuracy("digits", "ddpm", ["mid_block"], 50) is None  # other blocks: not this sweep
     # this session's Timestep sweep wins over the report
     params = (("dataset", "digits"), ("backbone", "ddpm"), ("blocks", None), ("grid", (50,)))
@@ -161,7 +161,10 @@ def test_words_and_the_sweep_lookup(use_tiny_runs, tmp_path, monkeypatch):
         "curve": [{"candidate": 50, "accuracy": 0.8}, {"candidate": [10, 50], "accuracy": 0.9}], "head": "knn", "shots": 3
     }  # fmt: skip
     assert dfig.sweep_accuracy("digits", "ddpm", None, 50, params) == (50, 80.0, "Timestep sweep, knn, 3 shots")
-    assert "validation accuracy at t=50: **80.0%**" in dfig.status_line(d, (50, 80.0, "x"))
+    assert "t=50 · SNR" in dfig.status_line(d, (50, 80.0, "x")) and "validation accuracy **80.0%**" in dfig.status_line(
+        d, (50, 80.0, "x")
+    )
+    assert "nearest swept t=10 **51.0%**" in dfig.status_line(d, (10, 51.0, "x"))
     views._REMEMBERED.clear()
     fig = dfig.class_error_figure(denoise.class_error("digits", "ddpm", "test", np.arange(30), 50), 50)
     assert "t=50" in fig.layout.title.text and len(fig.data[0].x) == 10
@@ -209,7 +212,7 @@ def test_explore_panel_follows_t_and_timestep_strip(app_env):
     _ok(at)
     first = _panel_images(at)
     assert [c for c, _ in first] == ["x₀ (clean)", "x_t (t=50)", first[2][0]] and first[2][0].startswith("x̂₀")
-    assert any("At t=50: SNR" in c.value and "no Timestep sweep" in c.value for c in at.caption)
+    assert any("t=50 · SNR" in c.value and "no Timestep sweep" in c.value for c in at.caption)
     at.slider(key="explore_t").set_value(500).run()
     _ok(at)
     later = _panel_images(at)
@@ -231,7 +234,7 @@ def test_explore_panel_follows_t_and_timestep_strip(app_env):
 
     at.switch_page("pages/explore.py").run()  # the sweep now gives the validation accuracy under the panel
     _ok(at)
-    assert any("validation accuracy at t=500" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("t=500 · SNR" in c.value and "validation accuracy **" in c.value for c in at.caption)
 
 
 def test_explore_panel_for_backbones_without_t(app_env):

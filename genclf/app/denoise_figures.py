@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from genclf.app import views
 from genclf.explore.denoise import ClassError, Denoised
 
-TILE = 84  # px of one image in the Explore panel (3 side by side fit the preview column)
+TILE = 112  # px of one image as sent; the panel fits three side by side to its column
 STRIP_TILE = 56
 
 
@@ -49,17 +49,13 @@ def snr_text(snr: float) -> str:
 def status_line(d: Denoised, acc: tuple[int, float, str] | None, k: int = 0) -> str:
     """The one line under the panel: SNR at t, and the validation accuracy there when a sweep has it."""
     if d.mode != "denoise":
-        return (
-            f"This backbone has no timestep: it encodes x₀ and decodes it back (error = mean squared pixel "
-            f"difference, pixels in [0, 1]: {d.error[k]:.4f})."
-        )
+        return "No timestep: the model encodes x₀ and decodes it back (error: mean squared, pixels in [0, 1])."
     t = int(d.ts[k])
-    line = f"At t={t}: {snr_text(float(d.snr[k]))} · error of x̂₀ {d.error[k]:.4f} (mean squared, pixels in [0, 1])"
+    line = f"t={t} · {snr_text(float(d.snr[k]))}"
     if acc is None:
-        return line + " · no Timestep sweep yet (run one on the Timestep page for the validation accuracy at t)"
+        return line + " · no Timestep sweep yet for the validation accuracy at t"
     at, value, source = acc
-    where = f"at t={t}" if at == t else f"at the nearest swept t={at}"
-    return line + f" · validation accuracy {where}: **{value:.1f}%** ({source})"
+    return line + f" · validation accuracy {'' if at == t else f'at the nearest swept t={at} '}**{value:.1f}%** ({source})"
 
 
 def class_error_figure(ce: ClassError, t: int | None, height: int = 280) -> go.Figure:
@@ -159,5 +155,5 @@ def _report_accuracy(dataset: str, bb, blocks: list[str], t: int) -> tuple[int, 
         return None
     df = df[df["time"] == df["time"].max()]  # the latest report's sweep
     g = df.assign(t=df["t"].astype(int)).groupby(["t", "head", "shots"])["accuracy"].mean().reset_index()
-    curve = {int(r.t): (100 * r.accuracy, f"{f.parent.name}/timestep.csv, {r.head}, {r.shots} shots") for r in g.itertuples()}
+    curve = {int(r.t): (100 * r.accuracy, f"genclf report, {r.head}, {r.shots} shots") for r in g.itertuples()}
     return _nearest(curve, t)
