@@ -135,7 +135,7 @@ def test_autoencoders_reconstruct_and_the_rest_say_why(use_tiny_runs):
 def test_words_and_the_sweep_lookup(use_tiny_runs, tmp_path, monkeypatch):
     d = denoise.run("digits", "ddpm", "test", [0], t=50)
     imgs, caps = dfig.tiles(d)
-    assert len(imgs) == 3 and caps[1] == "x_t (t=50)" and imgs[0].shape == (80, 80)  # 8x8 digits, upscaled 10x
+    assert len(imgs) == 3 and caps[1] == "x_t (t=50)" and imgs[0].shape == (112, 112)  # 8x8 digits, upscaled 14x
     assert "no Timestep sweep" in dfig.status_line(d, None) and "SNR" in dfig.status_line(d, None)
     assert dfig.snr_text(1.0) == "SNR 1 (+0.0 dB)"
     blocks = features.backbone("ddpm", "digits").default_blocks()
