@@ -38,7 +38,7 @@ from genclf.errors import GenclfError
 KIND = "denoise"
 VERSION = 1  # bump when what an entry holds changes
 RECONSTRUCTS = ("vae", "vqvae")  # autoencoders: `samples(n, images=x)` returns x then its reconstructions
-MAX_SET = 200  # class_error scores a stratified subset of at most this many images (a new t costs ~1 s on a CPU)
+MAX_SET = 200  # class_error scores a stratified subset of at most this many (a new t: seconds on 2 cores, bench/denoise.py)
 
 
 def mode(bb: Backbone) -> str:
