@@ -7,7 +7,7 @@ import streamlit as st
 
 from genclf import data, explore
 from genclf.app import figures, views
-from pages import common
+from pages import common, denoise_panel
 
 ss = st.session_state
 c = common.ctx()
@@ -149,6 +149,7 @@ def _explorer():
                 st.image(views.big(imgs[0]), caption=caps[0], width=168)
                 st.caption("Nearest neighbours in feature space")
                 st.image([views.big(x, 56) for x in imgs[1:]], caption=caps[1:], width=56)
+                denoise_panel.panel(c, int(pts.idx[sel[0]]), ss.explore_t if c.has_t else None)  # issue 15: x0|x_t|x̂0
             else:
                 st.info("Click a point to see its image and its nearest neighbours.", icon=":material/touch_app:")
     if sel and st.button("Clear selection", icon=":material/deselect:"):
@@ -161,6 +162,7 @@ def _explorer():
             st.caption(f"The table lists the first {views.TABLE_ROWS} of them.")
         df = views.selection_table(v, pts, sel, pred)
         common.table(df, key=f"explore_table_{len(sel)}_{sel[0]}", image_cols=("image",), height=420)
+        denoise_panel.class_error_chart(c, pts.idx[sel], ss.explore_t if c.has_t else None)  # issue 15
 
 
 background()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from genclf import experiments, heads
 from genclf.app import figures, tables, views
-from pages import common
+from pages import common, denoise_panel
 
 ss = st.session_state
 c = common.ctx()
@@ -71,6 +71,7 @@ with common.guard():
     best = int(single.loc[single["accuracy"].idxmax(), "t"])
     p = dict(params)
     st.plotly_chart(figures.t_curve_figure(single, std="std"), key="t_curve")
+    denoise_panel.strip(c, single["t"].tolist())  # issue 15: x_t and x̂0 of one image at every swept t
     a, b, d = st.columns([1, 1, 2])
     a.metric("Best t (validation)", best, help="Chosen on the validation split")
     b.metric("Validation accuracy at best t", f"{single['accuracy'].max():.1f}%")
