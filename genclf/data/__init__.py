@@ -23,6 +23,7 @@ from genclf.data.registry import (
     load,
     load_folder,
     register,
+    slug,
     spec,
 )
 from genclf.data.splits import VAL_SEED, Splits, max_shots, sample_shots, shot_indices, splits, stratified_subset
@@ -30,5 +31,5 @@ from genclf.data.splits import VAL_SEED, Splits, max_shots, sample_shots, shot_i
 __all__ = [
     "DEBIAN_FMNIST", "DEFAULT_DATASET", "FMNIST_CLASSES", "REGISTRY", "VAL_SEED", "Dataset", "DatasetSpec", "Splits",
     "data_dir", "dataset_names", "fetch", "load", "load_folder", "max_shots", "register", "sample_shots",
-    "shot_indices", "spec", "splits", "stratified_subset",
+    "shot_indices", "slug", "spec", "splits", "stratified_subset",
 ]  # fmt: skip
