@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from genclf.errors import GenclfError
@@ -140,7 +142,10 @@ class Cache:
         """A full disk or an unwritable store becomes one GenclfError with the remedy."""
         try:
             yield
-        except OSError as e:
+        except (OSError, SafetensorError) as exc:
+            e = exc if isinstance(exc, OSError) else _os_error(exc)
+            if e is None:
+                raise
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise GenclfError(
                     f"the disk holding the cache {self.root} is full ({e.strerror}) while writing {what}; free space "
@@ -281,6 +286,12 @@ class Cache:
         with contextlib.suppress(FileNotFoundError):
             os.replace(d, trash)
             shutil.rmtree(trash, ignore_errors=True)
+
+
+def _os_error(e: SafetensorError) -> OSError | None:
+    """safetensors reports a failed write as 'Error while serializing: I/O error: ... (os error 28)'."""
+    m = re.search(r"\(os error (\d+)\)", str(e))
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1)))) if m else None
 
 
 def _leftover(d: Path) -> bool:

@@ -134,17 +134,30 @@ def test_class_missing_from_test_level_is_refused(tmp_path):
 # ---------------------------------------------------------------- 6. tracebacks that became remedies
 
 
-def test_disk_full_while_writing_the_cache_is_one_line_and_loses_nothing(tmp_path, monkeypatch):
+def _full_disk(monkeypatch, where: str) -> None:
+    """Fail the cache's next write the way a full disk does (bench/faults.py does it for real on a tmpfs)."""
+    from safetensors import SafetensorError
+
     from genclf import cache as cache_mod
 
-    store = Cache(tmp_path / "store")
-    store.get_or_compute("features", {"k": 0}, lambda: {"x": np.zeros(3, np.float32)})
-
-    def full(arrays, path):
+    def save_file(arrays, path):  # what safetensors raises on a full disk, after a partial write
         Path(path).write_bytes(b"partial")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    def fsync(fd):  # delayed allocation: the data is accepted, the flush is refused
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cache_mod, "save_file", full)
+    if where == "data":
+        monkeypatch.setattr(cache_mod, "save_file", save_file)
+    else:
+        monkeypatch.setattr(cache_mod.os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("where", ["data", "fsync"])
+def test_disk_full_while_writing_the_cache_is_one_line_and_loses_nothing(tmp_path, monkeypatch, where):
+    store = Cache(tmp_path / "store")
+    store.get_or_compute("features", {"k": 0}, lambda: {"x": np.zeros(3, np.float32)})
+    _full_disk(monkeypatch, where)
     with pytest.raises(GenclfError) as e:
         store.get_or_compute("features", {"k": 1}, lambda: {"x": np.ones(3, np.float32)})
     assert "is full" in _one_line(e) and "GENCLF_CACHE_DIR" in str(e.value)
@@ -154,10 +167,9 @@ def test_disk_full_while_writing_the_cache_is_one_line_and_loses_nothing(tmp_pat
 
 
 def test_disk_full_in_the_cli_exits_2(tmp_path, monkeypatch, capsys):
-    from genclf import cache as cache_mod
     from genclf.cli import main
 
-    monkeypatch.setattr(cache_mod, "save_file", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    _full_disk(monkeypatch, "data")
     assert main(["features", "--dataset", "digits", "--backbone", "pixels", "--limit", "20"]) == 2
     err = capsys.readouterr().err.strip()  # progress bars, then one error line
     assert "Traceback" not in err and err.splitlines()[-1].startswith("genclf: error: the disk holding the cache")
