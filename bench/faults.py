@@ -81,11 +81,11 @@ def verdict(p) -> str:
     if "Traceback" in p.stderr:  # the exception line: the first unindented line after the last traceback
         tail = p.stderr.rsplit("Traceback (most recent call last):", 1)[1].splitlines()
         exc = next((line for line in tail if line and not line[0].isspace()), "?")
-        return "traceback: " + re.sub(r"/(?:[^\s/]+/)+", "", exc)[:90]
+        return "traceback: " + re.sub(r"(?<![\w.-])/(?:[^\s/]+/)+", "", exc)[:90]
     if p.returncode == 0:
         return "ok"
     last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
-    msg = re.sub(r"/(?:[^\s/]+/)+", "", last.removeprefix("genclf: error: "))  # file names without their folders
+    msg = re.sub(r"(?<![\w.-])/(?:[^\s/]+/)+", "", last.removeprefix("genclf: error: "))  # file names without their folders
     return f"exit {p.returncode}: {msg[:80]}{'...' if len(msg) > 80 else ''}"
 
 
@@ -149,7 +149,7 @@ def train_cases(work: Path) -> Path:
     out = work / "runs" / "random"
     resumed = []
     for _ in range(3):
-        resumed.append(kill_at_random(work, out, rng.uniform(0.5, 5.0), GENCLF_CHECKPOINT_EVERY_S=1))
+        resumed.append(kill_at_random(work, out, rng.uniform(0.3, 2.0), GENCLF_CHECKPOINT_EVERY_S=1))
     p = genclf(work, *TRAIN, "--out", str(out), GENCLF_CHECKPOINT_EVERY_S=1)
     same = p.returncode == 0 and same_weights(ref, out)
     row("train: kill -9 at 3 random moments, rerun", "resumes; final weights bit-identical",

@@ -5,9 +5,9 @@
     idx = data.shot_indices(ds, k=10, seed=0)  # stratified, seeded k-shot set from train minus validation
 
 The lowest layer with `genclf.cache`: it imports only `genclf.errors` and `genclf.atomic`.
-Submodules: `registry` (datasets and loaders), `formats` (IDX, CIFAR batches, image folders),
-`splits` (validation split, stratified subsets, shots), `upload` (zip of class folders -> dataset),
-`images` (grids, thumbnails, PNG bytes).
+Submodules: `registry` (datasets and loaders, `slug`), `formats` (IDX, CIFAR batches), `folders` (image
+folders and their genclf.json), `splits` (validation split, stratified subsets, shots), `upload` (zip of
+class folders -> dataset, hostile zips refused), `images` (grids, thumbnails, PNG bytes).
 """
 
 from genclf.data.registry import (
