@@ -10,18 +10,23 @@ Guarantees:
   whole entry or none;
 - a per-key `fcntl.flock` makes concurrent processes compute a missing entry once;
 - an entry whose checksum fails is deleted and recomputed, never served;
-- a killed writer leaves only a `.tmp-<key>-<pid>-*` dir, which is never listed or read; the next
-  writer of that key, or `clear`, removes it.
+- a killed writer leaves only a `.tmp-<key>-<pid>-*` dir (or, killed while discarding an entry, a
+  `.trash-<key>-<pid>-*` dir), which is never listed or read; the first write of each process sweeps
+  every such leftover whose writer is gone, and `genclf cache sweep` does so on demand;
+- a full disk (or an unwritable cache dir) is one GenclfError: the temp dir is removed and every
+  existing entry is left as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,12 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
+
+from genclf.errors import GenclfError
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CODE_VERSION = "0.1"  # bump when a change alters what any artifact would contain
+STALE_TMP_S = 3600  # a temp dir this old is a leftover even if its pid was reused (writes take seconds)
+_SWEPT: set[str] = set()  # stores already swept by this process
 
 
 def cache_root() -> Path:
@@ -96,8 +106,10 @@ class Cache:
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
         d = self.root / ".locks"
-        d.mkdir(parents=True, exist_ok=True)
-        with open(d / f"{key}.lock", "w") as f:
+        with self._disk_errors("a lock file"):
+            d.mkdir(parents=True, exist_ok=True)
+            f = open(d / f"{key}.lock", "w")  # noqa: SIM115 -- closed below, after the errors are mapped
+        with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -125,9 +137,39 @@ class Cache:
                 self._discard(d)
             return None
 
+    @contextlib.contextmanager
+    def _disk_errors(self, what: str) -> Iterator[None]:
+        """A full disk or an unwritable store becomes one GenclfError with the remedy."""
+        try:
+            yield
+        except (OSError, SafetensorError) as exc:
+            e = exc if isinstance(exc, OSError) else _os_error(exc)
+            if e is None:
+                raise
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise GenclfError(
+                    f"the disk holding the cache {self.root} is full ({e.strerror}) while writing {what}; free space "
+                    "(`genclf cache du`, `genclf cache clear --kind KIND --yes`) or set GENCLF_CACHE_DIR to a larger "
+                    "disk, then rerun (no cached entry was lost)"
+                ) from None
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+                raise GenclfError(
+                    f"cannot write the cache {self.root} ({e.strerror}); make it writable or set GENCLF_CACHE_DIR "
+                    "to a writable folder"
+                ) from None
+            raise
+
     def write(self, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+        size = sum(np.asarray(v).nbytes for v in arrays.values())
+        with self._disk_errors(f"a {kind} entry of {size / 1e6:.1f} MB"):
+            return self._write(kind, key, arrays, meta)
+
+    def _write(self, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> Path:
         final = self.entry_dir(kind, key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        if str(self.root) not in _SWEPT:  # once per process: leftovers of writers killed earlier
+            _SWEPT.add(str(self.root))
+            self.sweep()
         # the pid in the name tells an orphan (its writer died) from a write in progress
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-{os.getpid()}-", dir=final.parent))
         try:
@@ -222,15 +264,20 @@ class Cache:
         return n
 
     def leftovers(self, kind: str | None = None) -> list[Path]:
-        """Temp dirs whose writer process is gone, and half-deleted entries."""
+        """Temp dirs of writers that are gone (or older than STALE_TMP_S); half-deleted entries whose discarder is gone."""
         if not self.root.is_dir():
             return []
-        dirs = self.root.glob(f"{kind or '*'}/*/.*")
-        return [
-            d
-            for d in dirs
-            if d.name.startswith(".trash-") or (d.name.startswith(".tmp-") and not _alive(d.name.split("-")[2]))
-        ]
+        return [d for d in self.root.glob(f"{kind or '*'}/*/.*") if _leftover(d)]
+
+    def sweep(self, kind: str | None = None) -> tuple[int, int]:
+        """Remove leftovers (never an entry); returns (folders, bytes) removed."""
+        n = b = 0
+        for d in self.leftovers(kind):
+            with contextlib.suppress(OSError):
+                size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+                shutil.rmtree(d)
+                n, b = n + 1, b + size
+        return n, b
 
     @staticmethod
     def _discard(d: Path) -> None:
@@ -239,6 +286,24 @@ class Cache:
         with contextlib.suppress(FileNotFoundError):
             os.replace(d, trash)
             shutil.rmtree(trash, ignore_errors=True)
+
+
+def _os_error(e: SafetensorError) -> OSError | None:
+    """safetensors reports a failed write as 'Error while serializing: I/O error: ... (os error 28)'."""
+    m = re.search(r"\(os error (\d+)\)", str(e))
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1)))) if m else None
+
+
+def _leftover(d: Path) -> bool:
+    """`.tmp-<key12>-<pid>-*` or `.trash-<key>-<pid>-<ns>` whose process is gone (or a temp dir older than an hour)."""
+    parts = d.name.split("-")
+    if len(parts) < 4 or parts[0] not in (".tmp", ".trash") or not d.is_dir():
+        return False
+    if not _alive(parts[2]):
+        return True
+    with contextlib.suppress(OSError):
+        return parts[0] == ".tmp" and time.time() - d.stat().st_mtime > STALE_TMP_S
+    return False
 
 
 def _alive(pid: str) -> bool:

@@ -14,6 +14,15 @@ class GenclfError(Exception):
     """Bad input or missing resource; the message is the remedy, on one line."""
 
 
+def plural(noun: str) -> str:
+    """English plural of a (possibly multi-word) noun: strategy -> strategies, split -> splits."""
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "sh", "ch")):
+        return noun + "es"
+    return noun + "s"
+
+
 def unknown(what: str, name: str, valid: Iterable[str]) -> GenclfError:
     """An 'unknown X' error that lists the valid choices."""
-    return GenclfError(f"unknown {what} {name!r}; valid {what}s: {', '.join(sorted(valid))}")
+    return GenclfError(f"unknown {what} {name!r}; valid {plural(what)}: {', '.join(sorted(valid))}")

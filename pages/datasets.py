@@ -50,25 +50,32 @@ with common.guard():
 st.subheader("Add a dataset from a zip")
 st.caption(
     "Zip a folder holding one subfolder of images per class (optionally `unlabeled/`, or `train/` and `test/` each "
-    f"holding class folders). At most {upload.UPLOAD_LIMIT // 2**20} MB. Images are resized to 32×32 RGB unless the "
-    'zip holds a `genclf.json` like `{"size": 28, "mode": "L"}`. Existing datasets are never overwritten.'
+    f"holding class folders). At most {upload.UPLOAD_LIMIT // 2**20} MB, {upload.MEMBER_LIMIT // 2**20} MB per file. "
+    "Images keep their size and colour: the most common image size, grey when every image is grey; set them below "
+    "or in a `genclf.json` in the zip. Every class needs at least 2 images. Existing datasets are never overwritten."
 )
 with st.form("upload", clear_on_submit=False):
     up = st.file_uploader("Zip of class folders", type=["zip"])
     name = st.text_input("Name for the new dataset", placeholder="e.g. my-shoes")
+    left, right = st.columns(2)
+    mode = left.selectbox("Colour", ["auto", "L", "RGB"], format_func={"auto": "auto", "L": "grey (L)", "RGB": "RGB"}.get)
+    size = right.number_input("Size in pixels (0 = the most common image size)", 0, 256, 0, step=1)
     go = st.form_submit_button("Create dataset", type="primary", icon=":material/upload:")
 if go:
     with common.guard():
         if up is None or not name:
             st.error("Choose a zip file and a name first.")
         else:
-            rep = upload.import_zip(up.getvalue(), name.strip())
-            st.success(
-                f"Created `{rep.dataset}` with {sum(rep.counts.values()):,} images in {len(rep.counts)} classes. "
-                "Pick it in the sidebar.",
-                icon=":material/check_circle:",
-            )
-            st.dataframe(pd.DataFrame({"class": list(rep.counts), "images": list(rep.counts.values())}), hide_index=True)
-            if rep.bad:
-                st.warning(f"{len(rep.bad)} file(s) were skipped:")
-                st.dataframe(pd.DataFrame(rep.bad, columns=["file in zip", "why"]), hide_index=True, width="stretch")
+            opts = {"size": int(size) or None, "mode": None if mode == "auto" else mode}
+            st.session_state["upload_report"] = upload.import_zip(up, name.strip(), options=opts)
+            st.rerun()  # the sidebar's dataset picker was drawn before the upload: draw it again, with the new one
+if rep := st.session_state.pop("upload_report", None):
+    st.success(
+        f"Created `{common.pretty_dataset(rep.dataset)}` with {sum(rep.counts.values()):,} images in {len(rep.counts)} "
+        "classes. Pick it in the sidebar.",
+        icon=":material/check_circle:",
+    )
+    st.dataframe(pd.DataFrame({"class": list(rep.counts), "images": list(rep.counts.values())}), hide_index=True)
+    if rep.bad:
+        st.warning(f"{len(rep.bad)} file(s) were skipped:")
+        st.dataframe(pd.DataFrame(rep.bad, columns=["file in zip", "why"]), hide_index=True, width="stretch")

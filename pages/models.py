@@ -4,7 +4,7 @@ import streamlit as st
 
 from genclf.app import figures, jobs, views
 from genclf.backbones import BACKBONES
-from genclf.backbones.io import PRETRAINED, runs_dir
+from genclf.backbones.io import PRETRAINED, run_root
 from pages import common
 
 ss = st.session_state
@@ -20,7 +20,7 @@ have, train = st.tabs([":material/inventory_2: Backbones", ":material/add_circle
 with have, common.guard():
     folders = [
         (tag, d)
-        for root, tag in ((PRETRAINED / c.dataset, "shipped"), (runs_dir() / c.dataset, "run"))
+        for root, tag in ((PRETRAINED / c.dataset, "shipped"), (run_root(c.dataset), "run"))
         if root.is_dir()
         for d in sorted(root.iterdir())
         if (d / "config.json").is_file()

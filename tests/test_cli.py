@@ -130,8 +130,9 @@ def test_data_show_folder_reports_skipped_and_draws_one_row_per_class(capsys, tm
     rc, out, err = main(capsys, "data", "show", f"folder:{root}", "--grid", str(png))
     assert rc == 0, err
     assert "skipped      1 unreadable file(s)" in out
-    with Image.open(png) as im:  # (32 + 2) px per image, 8 columns, 2 rows although "a" has only 2 train images
-        assert im.size == ((8 * 34 + 2) * 3, (2 * 34 + 2) * 3)
+    assert "image shape  (1, 8, 8)" in out  # grey 8x8 PNGs stay grey 8x8
+    with Image.open(png) as im:  # (8 + 2) px per image, 8 columns, 2 rows although "a" has only 2 train images
+        assert im.size == ((8 * 10 + 2) * 3, (2 * 10 + 2) * 3)
 
 
 # ---------------------------------------------------------------- --help everywhere
@@ -139,10 +140,14 @@ def test_data_show_folder_reports_skipped_and_draws_one_row_per_class(capsys, tm
 
 @pytest.mark.parametrize(
     "argv",
-    [(), ("data",), ("data", "list"), ("data", "show"), ("data", "fetch"), ("cache",), ("train",), ("features",)],
+    [(), ("data",), ("data", "list"), ("data", "show"), ("data", "fetch"), ("cache",), ("train",), ("features",), ("eval",)],
     ids=lambda a: " ".join(a) or "genclf",
 )
 def test_help_everywhere(capsys, argv):
     rc, out, err = main(capsys, *argv, "--help")
     assert rc == 0 and err == ""
     assert out.startswith("usage: genclf" + "".join(f" {a}" for a in argv))
+    if argv in ((), ("train",), ("features",), ("eval",)):
+        assert "--threads N" in out
+    if argv in (("features",), ("eval",)):
+        assert "fashion-mnist/ddpm" in " ".join(out.split())  # another dataset's backbone, by name

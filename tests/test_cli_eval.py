@@ -53,7 +53,7 @@ def test_eval_table_default_out(run, tmp_path):
     [
         (["--shots", "1,500"], "500 shots per class is more than"),
         (["--head", "svm"], "unknown head 'svm'; valid heads:"),
-        (["--strategy", "greedy"], "unknown strategy 'greedy'; valid strategys: random, representative"),
+        (["--strategy", "greedy"], "unknown strategy 'greedy'; valid strategies: random, representative"),
         (["--shots", ""], "empty list of shots"),
         (["--shots", ","], "empty list of shots"),
         (["--t", "1200"], r"t=1200 is outside \[0, 999\]"),

@@ -260,7 +260,7 @@ def test_folder_dataset(tmp_path):
     ds = data.load(f"folder:{root}")
     assert ds.classes == ("bird", "cat", "dog")
     assert ds.skipped == 1
-    assert ds.shape == (3, 32, 32) and ds.x_train.dtype == np.uint8  # default size and mode
+    assert ds.shape == (3, 12, 12) and ds.x_train.dtype == np.uint8  # inferred: 12x10 colour images -> 12x12 RGB
     assert len(ds.y_train) + len(ds.y_test) == 15
     assert set(ds.y_train.tolist()) == set(ds.y_test.tolist()) == {0, 1, 2}  # every class in both splits
     assert len(ds.x_unlabeled) == 3 and len(ds.unlabeled_pool()) == len(ds.y_train) + 3

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from genclf import data
 from genclf.backbones import get
-from genclf.backbones.io import runs_dir
+from genclf.backbones.io import run_dir, runs_dir
 from genclf.errors import GenclfError
 
 _POPEN: dict[int, subprocess.Popen] = {}  # reap our own children so they never linger as zombies
@@ -169,7 +169,7 @@ def start(
         raise GenclfError(f"backbone {backbone!r} has nothing to train; pick ddpm, vae, vqvae or gan")
     if preset not in cls.PRESETS:
         raise GenclfError(f"unknown preset {preset!r}; valid presets: {', '.join(cls.PRESETS)}")
-    out = Path(out) if out else runs_dir() / dataset / backbone
+    out = Path(out) if out else run_dir(dataset, backbone)
     if (out / "model.safetensors").is_file() and not (out / "checkpoint.json").is_file() and not force:
         raise GenclfError(f"{out} already holds a finished {backbone}; tick 'replace the existing model' to retrain it")
     total = total_steps(dataset, epochs, batch_size, limit, max_steps)

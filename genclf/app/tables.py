@@ -16,7 +16,9 @@ def results_dir(dataset: str) -> Path:
     """results/<dataset>/ (GENCLF_RESULTS_DIR overrides results/)."""
     import os
 
-    return Path(os.environ.get("GENCLF_RESULTS_DIR", "results")) / dataset.replace("/", "_").replace(":", "_")
+    from genclf import data
+
+    return Path(os.environ.get("GENCLF_RESULTS_DIR", "results")) / data.slug(dataset)
 
 
 def results_rows(dataset: str) -> pd.DataFrame:

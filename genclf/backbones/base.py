@@ -132,8 +132,8 @@ class Backbone:
             raise GenclfError(
                 f"unknown block(s) {bad} for {self.name}; valid blocks: {', '.join(valid)} (optionally name@grid)"
             )
-        for b in blocks:
-            if "@" in b and not (b.split("@", 1)[1].isdigit() and 1 <= int(b.split("@", 1)[1]) <= 8):
+        for b in blocks:  # exactly one ASCII digit: '@٣' or '@03' would pool like '@3' under another cache key
+            if "@" in b and b.split("@", 1)[1] not in tuple("12345678"):
                 raise GenclfError(f"bad pooling grid in block {b!r}; write name@g with g in 1..8, e.g. mid_block@2")
         return blocks
 

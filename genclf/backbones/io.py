@@ -6,8 +6,11 @@ missing file, a truncated file, weights that do not match the config -- is one c
 
 Where `ddpm` etc. resolve for a dataset, first match wins:
   1. `genclf/pretrained/<dataset>/<name>/`  (shipped, trained by `genclf train`)
-  2. `runs/<dataset>/<name>/`               (your own `genclf train` output)
-A path to a folder holding `config.json` is taken as is.
+  2. `runs/<slug>/<name>/`                  (your own `genclf train` output; `data.slug`: the name, or for
+                                             folder:PATH `<folder name>-<6 hex>`; older `runs/<dataset>/` too)
+`<other dataset>/<name>` (e.g. `fashion-mnist/ddpm`) takes the backbone trained on another dataset, looked
+up the same way; it applies when the images have the same shape. A path to a folder holding
+`config.json` is taken as is.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from genclf import data
 from genclf.backbones.base import Backbone, config_from_dict
 from genclf.backbones.registry import BACKBONES, get
 from genclf.errors import GenclfError
@@ -74,6 +78,20 @@ def with_options(bb: Backbone, **feature_options) -> Backbone:
     return clone
 
 
+def run_root(dataset: str) -> Path:
+    """runs/<slug>/: where `genclf train` writes the backbones of `dataset`."""
+    return runs_dir() / data.slug(dataset)
+
+
+def run_dir(dataset: str, backbone: str) -> Path:
+    return run_root(dataset) / backbone
+
+
+def _candidates(name: str, dataset: str) -> list[Path]:
+    legacy = runs_dir() / dataset / name  # before slugs; also a slug given as the dataset
+    return list(dict.fromkeys([PRETRAINED / dataset / name, run_dir(dataset, name), legacy]))
+
+
 def find(name: str, dataset: str) -> Path:
     """Folder of the backbone `name` for `dataset` (see module docstring for the order)."""
     p = Path(name)
@@ -81,26 +99,52 @@ def find(name: str, dataset: str) -> Path:
         return p
     if name == "pixels":
         return p
+    src, _, bb = name.rpartition("/")
+    if src and bb in BACKBONES:  # another dataset's backbone: fashion-mnist/ddpm
+        dataset, name = src, bb
+    elif src:
+        raise GenclfError(
+            f"{name!r} is neither a folder holding config.json nor DATASET/BACKBONE (e.g. fashion-mnist/ddpm); "
+            "point at a folder written by `genclf train`"
+        )
     get(name)  # unknown names fail here with the valid list
-    for cand in (PRETRAINED / dataset / name, runs_dir() / dataset / name):
+    for cand in _candidates(name, dataset):
         if (cand / "config.json").is_file() and (cand / "model.safetensors").is_file():
             return cand
     raise GenclfError(
         f"no trained {name!r} for dataset {dataset!r}; train one with "
-        f"`genclf train --dataset {dataset} --backbone {name}` (it lands in {runs_dir() / dataset / name})"
+        f"`genclf train --dataset {dataset} --backbone {name}` (it lands in {run_dir(dataset, name)})"
+        + (f", or use another dataset's, e.g. --backbone fashion-mnist/{name}" if src == "" else "")
     )
 
 
 def available(dataset: str) -> dict[str, Path]:
     """Backbones ready for `dataset`: shipped ones and your runs (label -> folder)."""
     out: dict[str, Path] = {}
-    for root, tag in ((PRETRAINED / dataset, ""), (runs_dir() / dataset, " (run)")):
+    roots = [(PRETRAINED / dataset, ""), (run_root(dataset), " (run)"), (runs_dir() / dataset, " (run)")]
+    for root, tag in roots:
         if root.is_dir():
             for d in sorted(root.iterdir()):
-                if (d / "config.json").is_file() and (d / "model.safetensors").is_file():
+                if (d / "config.json").is_file() and (d / "model.safetensors").is_file() and d not in out.values():
                     label = d.name if d.name not in out else f"{d.name}{tag}"
                     out.setdefault(label, d)
     return out
+
+
+def check_fits(bb: Backbone, dataset: str, shape: tuple[int, int, int]) -> None:
+    """Refuse a backbone built for images of another shape than `dataset`'s (C, H, W)."""
+    c, h, w = shape
+    have = (getattr(bb.config, "channels", c), getattr(bb.config, "size", max(h, w)))
+    if have != (c, max(h, w)):
+        hint = ""
+        if dataset.startswith("folder:"):
+            mode = "L" if have[0] == 1 else "RGB"
+            hint = f', or read the folder at that shape: {{"size": {have[1]}, "mode": "{mode}"}} in its genclf.json'
+        raise GenclfError(
+            f"backbone {bb.meta.get('path', bb.name)} was trained on {have[0]}-channel {have[1]}x{have[1]} images but "
+            f"{dataset} holds {c}-channel {h}x{w} ones; train one on it (`genclf train --dataset {dataset} "
+            f"--backbone {bb.name}`){hint}"
+        )
 
 
 def resolve(name: str, dataset: str, **feature_options) -> Backbone:
@@ -110,4 +154,6 @@ def resolve(name: str, dataset: str, **feature_options) -> Backbone:
 
         ds_shape = feature_options.pop("shape", None)
         return Pixels.for_shape(ds_shape) if ds_shape else Pixels()
-    return load_backbone(find(name, dataset), **feature_options)
+    bb = load_backbone(find(name, dataset), **feature_options)
+    check_fits(bb, dataset, data.load(dataset).shape)
+    return bb

@@ -5,7 +5,9 @@ Bad input exits with code 2 and one line that says what was wrong and what to do
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
 
 from genclf.cli.common import BACKBONE_NAMES, Parser, _str_list, names  # noqa: F401
@@ -19,6 +21,8 @@ def build_parser() -> Parser:
 
     p = Parser(prog="genclf", description="Few-shot classification with generative features.")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    threads = {"type": _threads_arg, "metavar": "N", "help": THREADS_HELP}
+    p.add_argument("--threads", default=None, **threads)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     d = sub.add_parser("data", help="list, inspect and fetch datasets")
@@ -32,8 +36,8 @@ def build_parser() -> Parser:
     f.add_argument("name", choices=["mnist", "cifar10", "cifar100"])
     f.set_defaults(fn=cmd_data_fetch)
 
-    c = sub.add_parser("cache", help="manage the artifact store (ls, du, clear)")
-    c.add_argument("action", choices=["ls", "du", "clear"])
+    c = sub.add_parser("cache", help="manage the artifact store (ls, du, sweep leftovers, clear)")
+    c.add_argument("action", choices=["ls", "du", "sweep", "clear"])
     c.add_argument("--kind", help="only this artifact kind (features, projection, ...)")
     c.add_argument("--yes", action="store_true", help="confirm clear")
     c.set_defaults(fn=cmd_cache)
@@ -56,7 +60,7 @@ def build_parser() -> Parser:
 
     fe = sub.add_parser("features", help="extract (or reuse cached) (N, D) features")
     fe.add_argument("--dataset", default=data.DEFAULT_DATASET)
-    fe.add_argument("--backbone", required=True, help=f"{', '.join(names())} or a trained folder")
+    fe.add_argument("--backbone", required=True, help=BACKBONE_HELP)
     fe.add_argument("--t", type=int, default=None, help="diffusion timestep 0..999 (ddpm only)")
     fe.add_argument("--blocks", type=_str_list, default=None, help="comma-separated block names")
     fe.add_argument("--split", default="test", choices=["train", "val", "pool", "test"])
@@ -67,12 +71,48 @@ def build_parser() -> Parser:
     from genclf.cli import evaluate
 
     evaluate.add_commands(sub)
+    for verb in COMPUTE_VERBS:  # also accepted after the verb: `genclf train --threads 1 ...`
+        sub.choices[verb].add_argument("--threads", default=argparse.SUPPRESS, **threads)
     return p
+
+
+COMPUTE_VERBS = ("train", "features", "eval", "sweep-t", "sweep-blocks", "report")
+THREADS_HELP = (
+    "torch threads for the computation (default: $OMP_NUM_THREADS when set, else one per core); on a machine "
+    "shared with other work, 1 is often several times faster"
+)
+BACKBONE_HELP = (
+    f"{', '.join(names())}, DATASET/NAME for a backbone trained on another dataset of the same image shape "
+    "(e.g. fashion-mnist/ddpm), or a folder written by `genclf train`"
+)
+
+
+def _threads_arg(s: str) -> int:
+    try:
+        n = int(s)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, at least 1; got {s!r}")
+    return n
+
+
+def set_threads(n: int | None) -> None:
+    """--threads N: torch (and OpenMP/MKL in libraries and child processes) use N threads. Without it,
+    torch follows $OMP_NUM_THREADS by itself."""
+    if n is None:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    set_threads(args.threads)
     try:
         return args.fn(args) or 0
     except GenclfError as e:

@@ -86,7 +86,14 @@ def cmd_cache(a) -> int:
             total += b
         print(f"{'total':12} {'':6} {'':7} {total / 1e6:10.2f} MB in {c.root}")
         if left := c.leftovers():
-            print(f"{len(left)} leftover temp dir(s) from interrupted writes; `genclf cache clear --yes` removes them")
+            size = sum(p.stat().st_size for d in left for p in d.rglob("*") if p.is_file())
+            print(
+                f"{len(left)} leftover folder(s) of interrupted writes ({size / 1e6:.2f} MB); "
+                "`genclf cache sweep` removes them and keeps every entry"
+            )
+    elif a.action == "sweep":
+        n, b = c.sweep(a.kind)
+        print(f"removed {n} leftover folder(s) of interrupted writes ({b / 1e6:.2f} MB) from {c.root}; entries kept")
     else:
         if not a.yes:
             raise GenclfError("`genclf cache clear` deletes cached artifacts; rerun with --yes to confirm")

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from genclf.backbones.base import T_MAX
 from genclf.cli.common import _int_list, _str_list, _tqdm_progress
+from genclf.errors import GenclfError
 
 
 def _t_arg(s: str):
@@ -42,10 +46,46 @@ def _bars(desc: str):
     return cb
 
 
-def _emit(rows: list[dict], a, default_out: Path) -> Path:
+def _out_path(a, default: Path) -> Path:
+    """Where the CSV goes, checked before any computation: an unwritable --out fails now, not after the run."""
+    return _writable(Path(a.out) if a.out else default)
+
+
+def _writable(path: Path) -> Path:
+    if path.is_dir():
+        raise GenclfError(f"--out {path} is a folder; name a .csv file, e.g. {path / 'eval.csv'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as e:
+        raise GenclfError(f"cannot write {path} ({e.strerror or e}); pass --out with a writable path") from None
+    return path
+
+
+def _results(dataset: str) -> Path:
+    """results/<slug>/ (folder datasets get a readable name, not folder:/abs/path)."""
+    from genclf import data
+
+    return Path("results") / data.slug(dataset)
+
+
+def _safe(name: str) -> str:
+    """A backbone name, DATASET/NAME or folder as one file-name part."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "backbone"
+
+
+def _emit(rows: list[dict], a, path: Path) -> Path:
     from genclf.experiments.rows import write_csv
 
-    path = write_csv(rows, Path(a.out) if a.out else default_out)
+    try:
+        write_csv(rows, path)
+    except OSError as e:  # checked writable before the run; still, never lose the computed rows
+        sys.stdout.write(json.dumps(rows, default=_json_default) + "\n")
+        raise GenclfError(
+            f"cannot write {path} ({e.strerror or e}); the {len(rows)} rows were printed above as JSON, and rerunning "
+            "with --out elsewhere reuses the cached features"
+        ) from None
     if a.json:
         print(json.dumps(rows, default=_json_default))
     return path
@@ -69,11 +109,12 @@ def cmd_eval(a) -> int:
     from genclf.experiments import report
 
     ds = data.load(a.dataset)
+    out = _out_path(a, _results(ds.name) / "eval.csv")
     rows = report.run_eval(
         ds.name, a.backbone, a.head, a.shots, a.seeds, t=a.t, blocks=a.blocks, strategy=a.strategy,
         test_limit=a.test_limit, progress=_tqdm_progress("eval", "run"), feature_progress=_bars("features"),
     )  # fmt: skip
-    path = _emit(rows, a, Path("results") / ds.name / "eval.csv")
+    path = _emit(rows, a, out)
     if a.json:
         return 0
     print(f"{'backbone':10} {'t':>10} {'head':10} {'shots':>5}  {'accuracy (%)':>13}  {'pixels+logreg':>13}  seeds")
@@ -102,9 +143,10 @@ def _print_sweep(res: dict, kind: str, path: Path) -> None:
 def cmd_sweep_t(a) -> int:
     from genclf import experiments
 
+    out = _out_path(a, _results(a.dataset) / f"sweep_t_{_safe(a.backbone)}.csv")
     res = experiments.sweep_t(a.dataset, a.backbone, a.head, a.shots, a.seeds, grid=a.grid, blocks=a.blocks,
                               val_limit=a.val_limit, progress=_tqdm_progress("sweep-t", "fit"))  # fmt: skip
-    path = _emit(res["rows"], a, Path("results") / a.dataset / f"sweep_t_{a.backbone}.csv")
+    path = _emit(res["rows"], a, out)
     if not a.json:
         _print_sweep(res, "t", path)
     return 0
@@ -113,9 +155,10 @@ def cmd_sweep_t(a) -> int:
 def cmd_sweep_blocks(a) -> int:
     from genclf import experiments
 
+    out = _out_path(a, _results(a.dataset) / f"sweep_blocks_{_safe(a.backbone)}.csv")
     res = experiments.sweep_blocks(a.dataset, a.backbone, a.head, a.shots, a.seeds, candidates=a.blocks, t=a.t,
                                    val_limit=a.val_limit, progress=_tqdm_progress("sweep-blocks", "fit"))  # fmt: skip
-    path = _emit(res["rows"], a, Path("results") / a.dataset / f"sweep_blocks_{a.backbone}.csv")
+    path = _emit(res["rows"], a, out)
     if not a.json:
         _print_sweep(res, "blocks", path)
     return 0
@@ -124,7 +167,9 @@ def cmd_sweep_blocks(a) -> int:
 def cmd_report(a) -> int:
     from genclf.experiments import report
 
-    res = report.report(a.dataset, a.backbone, a.head, a.shots, a.seeds, test_limit=a.test_limit, out=a.out,
+    out = Path(a.out) if a.out else _results(a.dataset)
+    _writable(out / "README.md")  # the folder must be writable before the hours of work, not after
+    res = report.report(a.dataset, a.backbone, a.head, a.shots, a.seeds, test_limit=a.test_limit, out=out,
                         progress=_tqdm_progress("report", "run"), cnn=not a.no_cnn)  # fmt: skip
     for name, path in res["paths"].items():
         print(f"{name:18} {path}")
@@ -149,7 +194,9 @@ def add_commands(sub) -> None:
     e = sub.add_parser("eval", help="few-shot accuracy for backbones x heads x shots x seeds (test split)")
     common(e, True)
     e.add_argument("--backbone", type=_str_list, default=["pixels"],
-                   help="comma list, e.g. pixels,ddpm,vae; 'cnn' = a small CNN trained from scratch on the shots")  # fmt: skip
+                   help="comma list, e.g. pixels,ddpm,vae; DATASET/NAME (e.g. fashion-mnist/ddpm) takes a backbone "
+                        "trained on another dataset of the same image shape; 'cnn' = a small CNN trained from scratch "
+                        "on the shots")  # fmt: skip
     e.add_argument("--head", type=_str_list, default=["logreg"], help=f"comma list of {', '.join(heads.HEADS)}")
     e.add_argument("--shots", type=_int_list, default=list(experiments.SHOTS), help=f"shots per class (default {shots})")
     e.add_argument("--t", type=_t_arg, default=None,

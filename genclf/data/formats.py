@@ -1,19 +1,20 @@
-"""Readers for on-disk dataset formats: IDX (MNIST family), CIFAR python batches, image folders.
+"""Readers for on-disk dataset files: IDX (MNIST family) and CIFAR python batches (image folders: `folders`).
 
-All readers return uint8 arrays shaped (N, C, H, W) and int64 labels. None of them unpickles
-arbitrary objects: CIFAR's batch files are pickles, so they are read with an unpickler that only
-admits the few numpy and builtin names those files contain.
+All readers return uint8 arrays shaped (N, C, H, W) and int64 labels, and refuse what they cannot read
+faithfully (NaN or out-of-range pixels, labels outside the classes, wrongly shaped or typed arrays) with
+a GenclfError. None of them unpickles arbitrary objects: CIFAR's batch files are pickles, so they are
+read with an unpickler that only admits the few numpy and builtin names those files contain.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import json
 import logging
+import math
 import pickle
 import struct
-from dataclasses import dataclass
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +24,57 @@ from genclf.errors import GenclfError
 log = logging.getLogger(__name__)
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_MAX_BYTES = 8 * 2**30  # a header announcing more is damage, not a dataset
+_GZ_MAX_RATIO = 1100  # deflate inflates at most ~1032x: a header announcing more than that is a lie
+_CHUNK = 1 << 20
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) as written by LeCun's MNIST distribution."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """Read an IDX file (optionally gzipped) as written by LeCun's MNIST distribution.
+
+    Reads the header, then at most the bytes it announces (+1 to tell a longer file): a damaged or
+    hostile .gz that inflates to far more than announced is refused without inflating the rest.
+    """
+    gz = path.suffix == ".gz"
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:  # a damaged .gz raises BadGzipFile (OSError) or EOFError
+        size = path.stat().st_size
+        with (gzip.open if gz else open)(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_DTYPES or magic[3] == 0:
+                raise GenclfError(f"{path} is not an IDX file; re-download or re-copy it")
+            ndim, dtype = magic[3], np.dtype(_IDX_DTYPES[magic[2]])
+            head = f.read(4 * ndim)
+            if len(head) < 4 * ndim:
+                raise GenclfError(f"{path} is truncated inside its header; re-download it")
+            dims = struct.unpack(f">{ndim}I", head)
+            want = math.prod(dims) * dtype.itemsize  # Python ints: a hostile header cannot overflow this
+            room = size * _GZ_MAX_RATIO if gz else size - 4 - 4 * ndim
+            if want > min(room, IDX_MAX_BYTES):
+                announced = f"its header announces {'x'.join(map(str, dims))} values ({want} bytes)"
+                why = (
+                    f"a {size}-byte .gz cannot inflate to that"
+                    if gz and want <= IDX_MAX_BYTES
+                    else f"only {room} bytes follow it"
+                    if want <= IDX_MAX_BYTES
+                    else f"more than the {IDX_MAX_BYTES // 2**30} GB any dataset file may hold"
+                )
+                raise GenclfError(f"{path}: {announced} but {why}; it is truncated or damaged -- re-download it")
+            buf = bytearray(want)
+            got = 0
+            while got < want:
+                chunk = f.read(min(_CHUNK, want - got))
+                if not chunk:
+                    break
+                buf[got : got + len(chunk)] = chunk
+                got += len(chunk)
+            extra = f.read(1) if got == want else b""
+    except (OSError, EOFError, zlib.error) as e:  # a damaged .gz: BadGzipFile (OSError), EOFError, zlib.error
         raise GenclfError(f"{path} cannot be read ({e}); re-download or re-copy it") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or len(raw) < 4 + 4 * raw[3]:
-        raise GenclfError(f"{path} is not an IDX file; re-download or re-copy it")
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    count = int(np.prod(dims))
-    body = raw[4 + 4 * ndim :]
-    if len(body) != count * dtype.itemsize:
-        raise GenclfError(f"{path} is truncated ({len(body)} of {count * dtype.itemsize} bytes); re-download it")
-    return np.frombuffer(body, dtype=dtype, count=count).reshape(dims).copy()
+    if got < want:
+        raise GenclfError(f"{path} is truncated: it holds {got} of the {want} bytes its header announces; re-download it")
+    if extra:
+        raise GenclfError(f"{path} holds more than the {want} bytes its header announces; it is damaged -- re-download it")
+    return np.frombuffer(buf, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(dims)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -61,13 +93,41 @@ def find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def read_idx_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, H, W) and labels for `prefix` in {'train', 't10k'}."""
-    images = read_idx(find_file(folder, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(find_file(folder, f"{prefix}-labels-idx1-ubyte"))
+def read_idx_pair(folder: Path, prefix: str, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, H, W) uint8 and labels in 0..n_classes-1 for `prefix` in {'train', 't10k'}."""
+    ipath = find_file(folder, f"{prefix}-images-idx3-ubyte")
+    lpath = find_file(folder, f"{prefix}-labels-idx1-ubyte")
+    images, labels = read_idx(ipath), read_idx(lpath)
+    if images.ndim != 3 or min(images.shape) == 0:
+        what = "no images" if images.ndim == 3 else f"an array of shape {images.shape}"
+        raise GenclfError(f"{ipath} holds {what}, not N images of H x W pixels; re-download it")
+    if labels.ndim != 1:
+        raise GenclfError(f"{lpath} holds an array of shape {labels.shape}, not one label per image; re-download it")
     if len(images) != len(labels):
         raise GenclfError(f"{folder}: {prefix} has {len(images)} images but {len(labels)} labels; re-download it")
-    return images[:, None].astype(np.uint8), labels.astype(np.int64)
+    return as_uint8(images, ipath)[:, None], checked_labels(labels, n_classes, lpath)
+
+
+def as_uint8(a: np.ndarray, where: Path | str) -> np.ndarray:
+    """`a` as uint8 when every value is an integer in 0..255 (NaN, fractions and overflow are refused, not cast)."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype.kind not in "iuf" or (a.size and not (np.isfinite(a).all() and (a == np.round(a)).all())):
+        raise GenclfError(f"{where} holds {a.dtype} values that are not whole numbers (NaN or fractions); re-download it")
+    if a.size and not 0 <= a.min() <= a.max() <= 255:
+        raise GenclfError(f"{where} holds pixel values outside 0..255 ({a.min()}..{a.max()}); re-download it")
+    return a.astype(np.uint8)
+
+
+def checked_labels(y, n_classes: int, where: Path | str) -> np.ndarray:
+    """Labels as int64, refused unless they are whole numbers in 0..n_classes-1."""
+    a = np.asarray(y) if isinstance(y, (list, tuple, np.ndarray)) else None
+    if a is None or a.ndim != 1 or a.dtype.kind not in "iuf" or (a.size and not np.isfinite(a).all()):
+        what = ("none" if y is None else type(y).__name__) if a is None else f"{a.dtype} of shape {a.shape}"
+        raise GenclfError(f"{where}: labels must be a list of class numbers, found {what}; re-download it")
+    if a.size and ((a != np.round(a)).any() or not 0 <= a.min() <= a.max() < n_classes):
+        raise GenclfError(f"{where}: labels outside 0..{n_classes - 1} (found {a.min()}..{a.max()}); re-download it")
+    return a.astype(np.int64)
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -105,12 +165,22 @@ def read_cifar_batch(path: Path) -> dict:
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
-def cifar_images(batch: dict) -> np.ndarray:
+def cifar_images(batch: dict, where: Path | str = "CIFAR batch") -> np.ndarray:
     """(N, 3, 32, 32) uint8 from a batch's 'data' rows (R plane, G plane, B plane, each row-major)."""
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise GenclfError(f"CIFAR batch data has shape {data.shape}, expected (N, 3072); re-download it")
-    return data.reshape(-1, 3, 32, 32)
+    data = batch.get("data")
+    if not isinstance(data, np.ndarray):
+        raise GenclfError(f"{where}: 'data' is a {type(data).__name__}, not an image array; re-download it")
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) == 0:
+        raise GenclfError(f"{where}: 'data' has shape {data.shape}, expected (N, 3072) with N > 0; re-download it")
+    return as_uint8(data, where).reshape(-1, 3, 32, 32)
+
+
+def cifar_names(meta: dict, key: str, where: Path | str) -> tuple[str, ...]:
+    """Class names from a CIFAR meta file: a list of str or bytes."""
+    names = meta.get(key)
+    if not isinstance(names, list) or not names or not all(isinstance(n, (str, bytes)) for n in names):
+        raise GenclfError(f"{where}: {key!r} is not a list of class names; re-download it")
+    return tuple(n.decode("latin1") if isinstance(n, bytes) else n for n in names)
 
 
 def py2_pickle(obj) -> bytes:
@@ -174,134 +244,3 @@ def write_cifar_batch(path: Path, data: np.ndarray, labels: list[int], label_key
 def write_cifar_meta(path: Path, names: list[str], key: str = "label_names") -> None:
     """`batches.meta` (key 'label_names') or CIFAR-100's `meta` (key 'fine_label_names')."""
     Path(path).write_bytes(py2_pickle({key: list(names)}))
-
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def read_image_dir(folder: Path, size: int, mode: str) -> tuple[list[np.ndarray], int]:
-    """All images directly under `folder`, resized to size x size in PIL `mode`.
-
-    Returns (arrays (C, H, W) uint8, number of unreadable files skipped).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    arrays, skipped = [], 0
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.name.startswith("."):
-            continue
-        try:
-            with Image.open(path) as im:
-                im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-                a = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-            # PIL reports damaged files through all of these (SyntaxError: 'broken PNG file')
-            log.warning("skipping unreadable image %s", path)
-            skipped += 1
-            continue
-        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    return arrays, skipped
-
-
-# ---------------------------------------------------------------- image folders
-
-
-@dataclass(frozen=True)
-class FolderOptions:
-    """Read from `<folder>/genclf.json` when present, e.g. {"size": 28, "mode": "L", "test_fraction": 0.2}."""
-
-    size: int = 32
-    mode: str = "RGB"
-    test_fraction: float = 0.2  # per class, when the folder has no train/ and test/ level
-
-
-def read_folder_options(root: Path) -> FolderOptions:
-    f = root / "genclf.json"
-    if not f.is_file():
-        return FolderOptions()
-    hint = 'e.g. {"size": 28, "mode": "L", "test_fraction": 0.2}'
-    try:
-        opts = FolderOptions(**json.loads(f.read_text()))
-    except (ValueError, TypeError) as e:
-        raise GenclfError(f"{f} is invalid ({e}); valid keys: size, mode, test_fraction, {hint}") from None
-    size_ok = isinstance(opts.size, int) and 8 <= opts.size <= 256
-    frac_ok = isinstance(opts.test_fraction, (int, float)) and 0 < opts.test_fraction < 1
-    if opts.mode not in ("L", "RGB") or not size_ok or not frac_ok:
-        raise GenclfError(f"{f}: mode must be L or RGB, size an integer in [8, 256], test_fraction in (0, 1); {hint}")
-    return opts
-
-
-def holdout(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Seeded per-class test indices: about `fraction` of each class, at least one, never all of it."""
-    rng = np.random.default_rng(seed)
-    out = [np.zeros(0, np.int64)]
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        n = 0 if len(idx) < 2 else min(len(idx) - 1, max(1, round(len(idx) * fraction)))
-        out.append(rng.choice(idx, size=n, replace=False))
-    return np.sort(np.concatenate(out)).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class ImageFolder:
-    classes: tuple[str, ...]
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_unlabeled: np.ndarray | None
-    skipped: int
-
-
-def read_image_folder(root: Path, seed: int = 0) -> ImageFolder:
-    """One subfolder per class (+ optional unlabeled/), optionally under train/ and test/.
-
-    Images are converted to the size and mode of `genclf.json`; unreadable files are skipped and
-    counted; class folders with no usable (train) images are dropped. Without train/ and test/, a
-    seeded per-class holdout (`test_fraction`) is the test split.
-    """
-    opts = read_folder_options(root)
-    has_split = (root / "train").is_dir() and (root / "test").is_dir()
-    tops = {"train": root / "train", "test": root / "test"} if has_split else {"all": root}
-    reserved = ("unlabeled", "train", "test")
-    names = sorted({p.name for t in tops.values() for p in t.iterdir() if p.is_dir() and p.name not in reserved})
-    names = [n for n in names if not n.startswith(".")]  # .ipynb_checkpoints and friends are not classes
-    xs: dict[str, list] = {k: [] for k in tops}
-    ys: dict[str, list] = {k: [] for k in tops}
-    skipped, unlabeled = 0, []
-    for key, top in tops.items():
-        for c, cname in enumerate(names):
-            if (top / cname).is_dir():
-                arrays, bad = read_image_dir(top / cname, opts.size, opts.mode)
-                xs[key] += arrays
-                ys[key] += [c] * len(arrays)
-                skipped += bad
-        if (top / "unlabeled").is_dir():
-            arrays, bad = read_image_dir(top / "unlabeled", opts.size, opts.mode)
-            unlabeled += arrays
-            skipped += bad
-    counts = np.bincount(np.asarray(ys["train" if has_split else "all"], np.int64), minlength=len(names))
-    used = [n for n, k in zip(names, counts, strict=True) if k > 0]
-    if len(used) < 2:
-        raise GenclfError(
-            f"{root}: found {int(counts.sum())} usable training images in {len(used)} class folder(s) ({skipped} unreadable "
-            "file(s) skipped); need at least two subfolders with images, one per class"
-        )
-    remap = {names.index(n): i for i, n in enumerate(used)}  # empty class folders are dropped
-    shape = (1 if opts.mode == "L" else 3, opts.size, opts.size)
-    arr = {}
-    for k in tops:
-        keep = [i for i, y in enumerate(ys[k]) if y in remap]
-        x = np.stack([xs[k][i] for i in keep]) if keep else np.zeros((0, *shape), np.uint8)
-        arr[k] = (x, np.asarray([remap[ys[k][i]] for i in keep], np.int64))
-    if has_split:
-        (xtr, ytr), (xte, yte) = arr["train"], arr["test"]
-        if len(yte) == 0:
-            raise GenclfError(f"{root / 'test'} has no usable images of the classes in {root / 'train'}; add some")
-    else:
-        x, y = arr["all"]
-        te = holdout(y, opts.test_fraction, seed)
-        tr = np.setdiff1d(np.arange(len(y)), te)
-        xtr, ytr, xte, yte = x[tr], y[tr], x[te], y[te]
-    xu = np.stack(unlabeled) if unlabeled else None
-    return ImageFolder(tuple(used), xtr, ytr, xte, yte, xu, skipped)

@@ -15,13 +15,14 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genclf.data import formats
+from genclf.data import folders, formats
 from genclf.data.splits import VAL_SEED, splits, stratified_subset
 from genclf.errors import GenclfError, unknown
 
@@ -33,6 +34,16 @@ FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal
 
 def data_dir() -> Path:
     return Path(os.environ.get("GENCLF_DATA_DIR", "data"))
+
+
+def slug(name: str) -> str:
+    """A folder name for a dataset's runs and results: registered names as they are; `folder:PATH` becomes
+    `<folder name>-<6 hex of its absolute path>` (readable, and two folders named alike never share runs)."""
+    if not name.startswith("folder:"):
+        return name
+    root = Path(name.split(":", 1)[1]).expanduser().resolve()
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.name).strip("-.")[:40] or "folder"
+    return f"{base}-{hashlib.sha256(str(root).encode()).hexdigest()[:6]}"
 
 
 @dataclass(eq=False)
@@ -168,10 +179,16 @@ def _idx_dir(candidates: list[Path]) -> Path | None:
     return None
 
 
+def _same_size(d: Path, xtr: np.ndarray, xte: np.ndarray) -> None:
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise GenclfError(f"{d}: train images are {xtr.shape[2:]} but test images {xte.shape[2:]}; re-download the files")
+
+
 def _load_fmnist() -> Dataset:
     d = _idx_dir(_fmnist_dirs())
-    xtr, ytr = formats.read_idx_pair(d, "train")
-    xte, yte = formats.read_idx_pair(d, "t10k")
+    xtr, ytr = formats.read_idx_pair(d, "train", len(FMNIST_CLASSES))
+    xte, yte = formats.read_idx_pair(d, "t10k", len(FMNIST_CLASSES))
+    _same_size(d, xtr, xte)
     return Dataset("fashion-mnist", FMNIST_CLASSES, xtr, ytr, xte, yte, hflip=True, source=str(d))
 
 
@@ -198,8 +215,9 @@ def _load_mnist() -> Dataset:
     # the folder torchvision downloads into; read with our IDX reader, which (unlike torchvision's
     # MNIST(download=False)) also accepts the .gz files that `present` accepts
     d = _mnist_dir()
-    xtr, ytr = formats.read_idx_pair(d, "train")
-    xte, yte = formats.read_idx_pair(d, "t10k")
+    xtr, ytr = formats.read_idx_pair(d, "train", 10)
+    xte, yte = formats.read_idx_pair(d, "t10k", 10)
+    _same_size(d, xtr, xte)
     return Dataset("mnist", tuple(str(i) for i in range(10)), xtr, ytr, xte, yte, hflip=False, source=str(d))
 
 
@@ -242,21 +260,17 @@ def _cifar_present(name: str) -> bool:
 def _load_cifar(name: str) -> Dataset:
     folder, train, test, meta, key, names_key = _CIFAR[name]
     d = data_dir() / folder
-    m = formats.read_cifar_batch(d / meta)
-    if names_key not in m:
-        raise GenclfError(f"{d / meta} has no {names_key!r}; re-download {name}")
-    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in m[names_key])
+    classes = formats.cifar_names(formats.read_cifar_batch(d / meta), names_key, d / meta)
 
     def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        batches = [formats.read_cifar_batch(d / f) for f in files]
-        for f, b in zip(files, batches, strict=True):
-            if key not in b or "data" not in b or len(b[key]) != len(b["data"]):
-                raise GenclfError(f"{d / f} lacks 'data' or {key!r}, or their lengths differ; re-download {name}")
-        x = np.concatenate([formats.cifar_images(b) for b in batches])
-        y = np.concatenate([np.asarray(b[key], np.int64) for b in batches])
-        if len(y) and not 0 <= y.min() <= y.max() < len(classes):
-            raise GenclfError(f"{d}: labels outside 0..{len(classes) - 1}; re-download {name}")
-        return x, y
+        xs, ys = [], []
+        for f in files:
+            b = formats.read_cifar_batch(d / f)
+            xs.append(formats.cifar_images(b, d / f))
+            ys.append(formats.checked_labels(b.get(key), len(classes), d / f))
+            if len(ys[-1]) != len(xs[-1]):
+                raise GenclfError(f"{d / f} holds {len(xs[-1])} images but {len(ys[-1])} labels; re-download {name}")
+        return np.concatenate(xs), np.concatenate(ys)
 
     return Dataset(name, classes, *read(train), *read(test), hflip=True, source=str(d))
 
@@ -321,9 +335,9 @@ def _folder_spec(name: str) -> DatasetSpec:
     )
 
 
-def load_folder(root: Path, name: str | None = None) -> Dataset:
-    """`root/<class>/*.png` (+ optional `unlabeled/`, optional train/ and test/ level); see formats.read_image_folder."""
-    f = formats.read_image_folder(Path(root), seed=VAL_SEED)
+def load_folder(root: Path, name: str | None = None, where: str | None = None) -> Dataset:
+    """`root/<class>/*.png` (+ optional `unlabeled/`, optional train/ and test/ level); see `folders.read_image_folder`."""
+    f = folders.read_image_folder(Path(root), seed=VAL_SEED, where=where)
     name = name or f"folder:{root}"
     return Dataset(
         name, f.classes, f.x_train, f.y_train, f.x_test, f.y_test, f.x_unlabeled, skipped=f.skipped, source=str(root)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the registry imports this module; only the type is needed h
 
 VAL_SEED = 0  # fixed: the validation split never moves between runs
 
+
 @dataclass(frozen=True)
 class Splits:
     val: np.ndarray = field(repr=False)  # indices into x_train

@@ -183,7 +183,7 @@ def report(
     shots = experiments.check_shots(ds, shots)
     for h in head_names:
         heads.check_head(h)
-    out = Path(out or Path("results") / ds.name)
+    out = Path(out or Path("results") / data.slug(ds.name))
     names = backbones or [n for n in available(dataset) if n in BACKBONES and n != "pixels"]
     names = [n for n in names if n != "pixels"]
     pipes, t_rows, b_rows, choices = _pipelines(dataset, names, list(head_names), progress)
