@@ -377,3 +377,30 @@ def test_a_model_is_never_marked_done_untrained(tiny_images):
 
     with pytest.raises(GenclfError, match="--epochs must be a positive"):
         get("vae").from_preset("tiny", (1, 8, 8)).fit(tiny_images, epochs=0)
+
+
+# ---- the shipped DDPM continues from a fresh clone (issue 13, item 5)
+
+
+def test_the_shipped_ddpm_resumes_from_its_committed_checkpoint(tmp_path):
+    import shutil
+
+    from genclf.backbones.io import PRETRAINED
+
+    src = PRETRAINED / "fashion-mnist" / "ddpm"
+    tensors, state, optim = read_checkpoint(src)  # the digest checks out
+    doc = json.loads((src / "config.json").read_text())
+    assert (state["step"], state["images_seen"], state["global_batch"]) == (doc["steps"], doc["images_seen"], 128)
+    assert optim is None and "warm start" in state["note"]  # said plainly: Adam's state was not kept
+    ema = load_file_pt(src / "model.safetensors")
+    assert all(torch.equal(tensors[f"model.{k}"], v) for k, v in ema.items())
+    assert all(torch.equal(tensors[f"model.unet.{k[4:]}"], v) for k, v in ema.items())
+    out = tmp_path / "ddpm"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns(".lock"))
+    bb = load_backbone(out)
+    images = np.random.default_rng(0).integers(0, 256, (128, 1, 28, 28), dtype=np.uint8)
+    cfg = TrainConfig(epochs=5000, batch_size=128, max_steps=doc["steps"] + 1)  # one more optimizer step
+    fresh = get("ddpm")(bb.config)
+    train(fresh, images, cfg, out_dir=out)
+    assert json.loads((out / "config.json").read_text())["steps"] == doc["steps"] + 1
+    assert read_checkpoint(out)[2] is not None  # from now on the optimizer state is saved with it

@@ -146,31 +146,6 @@ def load_checkpoint(out: Path, bb: Backbone, opts: dict) -> dict:
     return state
 
 
-def warm_start(folder: Path | str, note: str) -> Path:
-    """A checkpoint for a finished DDPM folder whose training state was not kept: both UNets from its EMA weights.
-
-    The run can then continue (`genclf train ... --out folder --epochs MORE`); Adam starts fresh.
-    """
-    from genclf.backbones.io import load_backbone
-
-    folder = Path(folder)
-    bb = load_backbone(folder)
-    if bb.name != "ddpm":
-        raise GenclfError(f"{folder} holds a {bb.name}; only a ddpm keeps weights (its EMA) that a checkpoint can start from")
-    bb.unet.load_state_dict(bb.ema.state_dict())
-    doc = json.loads((folder / "config.json").read_text())
-    train = doc.get("train", {})
-    state = {
-        "step": int(doc["steps"]),
-        "images_seen": int(doc["images_seen"]),
-        "seconds": float(doc.get("train_seconds", 0.0)),
-        "global_batch": int(train.get("batch_size", 0)) * int(train.get("processes", 1)),
-        "note": note,
-    }
-    save_checkpoint(folder, bb, None, state)
-    return folder / CHECKPOINT
-
-
 # ---- the training log
 
 
