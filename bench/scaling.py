@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -48,7 +49,9 @@ def worker(a) -> None:
         row = {"preset": a.preset, "params_m": round(params / 1e6, 2), "processes": world, "threads": a.threads}
         row.update({"batch": a.batch, "global_batch": a.batch * world, "steps": a.steps, "seconds": round(dt, 2)})
         row.update({"steps_per_s": round(a.steps / dt, 3), "img_per_s": round(a.steps * a.batch * world / dt, 1)})
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
         row.update({"gpu_mem_gib": round(mem, 2) if mem is not None else None, "device": str(bb.unet.device)})
+        row["peak_rss_gib"] = round(rss, 2)
         row["images"] = f"{len(images)} x {tuple(images.shape[1:])}"
         print("RESULT " + json.dumps(row), flush=True)
 
@@ -101,20 +104,20 @@ def main() -> None:
         a.preset = preset
         one = run(1, 1, a)
         rows.append((one, None))
-        if not gpus:
+        if not gpus and n > 1:
             rows.append((run(1, n, a), None))
         if n > 1:
             many = run(n, 1, a)
             rows.append((many, many["img_per_s"] / (n * one["img_per_s"])))
     print(f"load average after: {os.getloadavg()[0]:.1f}\n")
-    print("| preset | params | processes x threads | global batch | steps/s | images/s | scaling efficiency | GPU memory |")
+    print("| preset | params | processes x threads | global batch | s/step | images/s | scaling efficiency | memory |")
     print("|---|---|---|---|---|---|---|---|")
     for r, eff in rows:
         e = f"{100 * eff:.0f}%" if eff is not None else "-"
-        mem = f"{r['gpu_mem_gib']} GiB" if r["gpu_mem_gib"] is not None else "-"
+        mem = f"{r['gpu_mem_gib']} GiB GPU" if r["gpu_mem_gib"] is not None else f"{r['peak_rss_gib']} GiB RSS/process"
         print(
             f"| {r['preset']} | {r['params_m']}M | {r['processes']} x {r['threads']} | {r['global_batch']} | "
-            f"{r['steps_per_s']:.2f} | {r['img_per_s']:.0f} | {e} | {mem} |"
+            f"{1 / r['steps_per_s']:.2f} | {r['img_per_s']:.1f} | {e} | {mem} |"
         )
 
 
