@@ -81,36 +81,52 @@ def _rel_distance(a: dict, b: dict) -> float:
     return float(da.norm() / torch.cat([a[k].reshape(-1) for k in sorted(a)]).norm())
 
 
-@pytest.mark.parametrize("backbone", ["vae", "ddpm"])
-def test_two_processes_train_the_model_one_process_trains(backbone, tmp_path, env):
+def _rows(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def _mean_loss(rows: list[dict]) -> float:
+    """The mean loss over every step (a row holds the mean since the row before; rows also come every few seconds)."""
+    steps = [0] + [r["step"] for r in rows]
+    return sum(r["loss"] * (b - a) for r, a, b in zip(rows, steps, steps[1:])) / steps[-1]
+
+
+def _assert_one_process_equals_two(one: Path, two: Path, steps: int) -> None:
     """2 x 16 images per step equals 1 x 32: the same data, noise and mean gradient, up to rounding."""
-    one, two = tmp_path / "one", tmp_path / "two"
-    _launch(1, _train_args(backbone, one, 32, 6), env)
-    r = _launch(2, _train_args(backbone, two, 16, 6), env)
-    assert "global batch 32 (16 per process x 2 processes" in r.stdout
     # one writer: one checkpoint, no temp files, no duplicated log rows
     assert sorted(p.name for p in two.iterdir() if "checkpoint" in p.name) == ["checkpoint.safetensors"]
-    rows = [json.loads(x) for x in (two / "train_log.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in rows] == [6] and rows[0]["images"] == 6 * 32
+    rows = _rows(two)
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows}) and rows[-1]["step"] == steps
+    assert rows[-1]["images"] == steps * 32
     train = json.loads((two / "config.json").read_text())["train"]
     assert (train["processes"], train["global_batch"], train["batch_size"]) == (2, 32, 16)
     # every logged loss is the mean over both slices: it equals the one-process loss of the same batch
-    (lone,) = [json.loads(x) for x in (one / "train_log.jsonl").read_text().splitlines()]
-    assert rows[0]["loss"] == pytest.approx(lone["loss"], rel=1e-5)
+    assert _mean_loss(rows) == pytest.approx(_mean_loss(_rows(one)), rel=1e-5)
     # weights: equal up to rounding. Adam turns the rounding noise of gradients that are exactly zero in exact
     # arithmetic (a conv bias right before a one-channel GroupNorm) into lr-sized steps, so the measure is the
     # distance over all weights; a batch of 16 in one process (no averaging over the slices) lands 20-200x further
     assert _rel_distance(_params(one), _params(two)) < 1e-3
 
 
-def test_two_process_ddpm_resumes_after_a_kill(tmp_path, env):
-    args = lambda out: _train_args("ddpm", out, 16, 8, epochs=100)  # noqa: E731
-    ref = tmp_path / "ref"
-    _launch(2, args(ref), env)
+def test_two_processes_train_the_vae_one_process_trains(tmp_path, env):
+    one, two = tmp_path / "one", tmp_path / "two"
+    _launch(1, _train_args("vae", one, 32, 6), env)
+    r = _launch(2, _train_args("vae", two, 16, 6), env)
+    assert "global batch 32 (16 per process x 2 processes" in r.stdout
+    _assert_one_process_equals_two(one, two, 6)
+
+
+def test_two_processes_train_the_ddpm_one_process_trains_and_resume_after_a_kill(tmp_path, env):
+    args = lambda out, batch: _train_args("ddpm", out, batch, 8, epochs=100)  # noqa: E731
+    one, two = tmp_path / "one", tmp_path / "two"
+    _launch(1, args(one, 32), env)
+    _launch(2, args(two, 16), env)
+    _assert_one_process_equals_two(one, two, 8)
+
     out = tmp_path / "run"
     env = {**env, "GENCLF_CHECKPOINT_EVERY_S": "0"}  # a checkpoint after every step
     p = subprocess.Popen(
-        _cmd(2, args(out)), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        _cmd(2, args(out, 16)), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         deadline = time.time() + 120
@@ -122,10 +138,10 @@ def test_two_process_ddpm_resumes_after_a_kill(tmp_path, env):
     killed_at = _ckpt_step(out)
     assert 3 <= killed_at < 8, killed_at
     assert not (out / "samples.png").exists()
-    _launch(2, args(out), env)  # the same command resumes, in both processes
+    _launch(2, args(out, 16), env)  # the same command resumes, in both processes
     assert json.loads((out / "config.json").read_text())["steps"] == 8
-    assert _rel_distance(_params(ref), _params(out)) < 1e-6
-    steps = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert _rel_distance(_params(two), _params(out)) < 1e-6  # as if never killed
+    steps = [r["step"] for r in _rows(out)]
     assert steps == sorted(set(steps)) and steps[-1] == 8
 
 
