@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genclf import data
-from genclf.backbones import Backbone, resolve
+from genclf.backbones import Backbone, distributed, resolve
 from genclf.backbones.ops import Progress
 from genclf.cache import Cache, make_key
 from genclf.errors import GenclfError
@@ -111,6 +111,11 @@ def extract_array(
     key = make_key("features", parts)
     if key in _MEMO:
         return _MEMO[key], key, True, 0.0
+    d = distributed.get()
+    if d is not None and d.world > 1:
+        x, hit, secs = _extract_sharded(d, bb, images, t, blocks, seed, cache, parts, progress)
+        _memo_put(key, x)
+        return x, key, hit, secs
     spent = {"s": 0.0}
 
     def compute():
@@ -122,6 +127,30 @@ def extract_array(
     x = cache.get_or_compute("features", parts, compute, meta={"n": len(images)})["x"]
     _memo_put(key, x)
     return x, key, spent["s"] == 0.0, spent["s"]
+
+
+def _extract_sharded(d, bb, images, t, blocks, seed, cache, parts, progress) -> tuple[np.ndarray, bool, float]:
+    """Under `accelerate launch`: every process extracts its slice, all gather, the main process writes the one entry.
+
+    The entry is the one a single process would write (same key, same rows in the same order; equal within
+    bf16 rounding), so single-process runs reuse it and the other way round.
+    """
+    hit = cache.read("features", make_key("features", parts), discard_corrupt=False)
+    if d.all(hit is not None):
+        return hit["x"], True, 0.0
+    n = len(images)
+
+    def report(done: int, total: int, info: dict) -> None:  # the main process's slice stands for all of them
+        progress(min(n, done * d.world), n, info)
+
+    t0 = time.time()
+    cb = report if progress and d.main else None
+    x = d.map_rows(n, lambda s: bb.features(images[s], t, blocks=blocks, seed=seed, progress=cb))
+    secs = time.time() - t0
+    if d.main:  # the cache's lock and atomic publish keep this safe against any other writer of the key
+        cache.get_or_compute("features", parts, lambda: {"x": x}, meta={"n": n, "processes": d.world})
+    d.barrier()
+    return x, False, secs
 
 
 def extract(

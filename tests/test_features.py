@@ -53,3 +53,50 @@ def test_missing_trained_backbone_names_the_train_command(tmp_path, monkeypatch)
     monkeypatch.setenv("GENCLF_RUNS_DIR", str(tmp_path / "empty"))
     with pytest.raises(GenclfError, match="genclf train --dataset digits --backbone gan"):
         features.extract("digits", "gan", split="test", limit=8)
+
+
+WRITER = """
+import json, os, sys, time
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from genclf import features
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.01)
+r = features.extract("digits", "ddpm", t=10, split="test", limit=60)
+import hashlib
+print(json.dumps({"cached": r.cached, "key": r.key, "sha": hashlib.sha256(r.x.tobytes()).hexdigest()}))
+"""
+
+
+def test_many_writer_processes_compute_one_entry(use_tiny_runs, tmp_path):
+    """Three processes ask for the same features at once, on one cache: one computes, the others read its entry."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from genclf.cache import Cache
+
+    root = Path(__file__).resolve().parents[1]
+    go = tmp_path / "go"
+    env = {
+        **os.environ,
+        "GENCLF_RUNS_DIR": str(use_tiny_runs),
+        "GENCLF_CACHE_DIR": str(tmp_path / "shared"),
+        "OMP_NUM_THREADS": "1",
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(go)], cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    go.touch()
+    outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(not o["cached"] for o in outs) == 1  # computed once
+    assert len({(o["key"], o["sha"]) for o in outs}) == 1  # everyone got the same array
+    cache = Cache(tmp_path / "shared")
+    assert len(cache.entries("features")) == 1 and cache.leftovers() == []
+    assert not list((tmp_path / "shared").glob("features/*/.tmp-*"))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from genclf import data
 from genclf.backbones import get
+from genclf.backbones.checkpoint import has_checkpoint
 from genclf.backbones.io import run_dir, runs_dir
 from genclf.errors import GenclfError
 
@@ -170,7 +171,7 @@ def start(
     if preset not in cls.PRESETS:
         raise GenclfError(f"unknown preset {preset!r}; valid presets: {', '.join(cls.PRESETS)}")
     out = Path(out) if out else run_dir(dataset, backbone)
-    if (out / "model.safetensors").is_file() and not (out / "checkpoint.json").is_file() and not force:
+    if (out / "model.safetensors").is_file() and not has_checkpoint(out) and not force:
         raise GenclfError(f"{out} already holds a finished {backbone}; tick 'replace the existing model' to retrain it")
     total = total_steps(dataset, epochs, batch_size, limit, max_steps)
     with _locked():
@@ -206,7 +207,7 @@ def start(
             cmd += ["--max-steps", str(max_steps)]
         if force:
             cmd += ["--force"]
-        if force and not (out / "checkpoint.json").is_file():
+        if force and not has_checkpoint(out):
             (out / "train_log.jsonl").unlink(missing_ok=True)  # the old curve would read as 100% done
         job_id = time.strftime("%Y%m%d-%H%M%S") + f"-{backbone}"
         log = jobs_dir() / f"{job_id}.log"

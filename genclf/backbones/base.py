@@ -248,9 +248,12 @@ def run_features(
 ) -> np.ndarray:
     """Apply `fn(x_batch in [-1,1], slice) -> (B, D)` over x in batches under bf16 autocast."""
     backbone.check_images(x)
+    dev = device()
+    for m in backbone.export_modules().values():
+        m.to(dev)  # a backbone loaded from disk starts on the CPU; on a GPU machine the inputs go to the GPU
     outs = []
     for s in batched(len(x), batch_size):
-        xb = to_unit(x[s]).to(device())
+        xb = to_unit(x[s]).to(dev)
         with autocast():
             outs.append(fn(xb, s).float().cpu())
         if progress:

@@ -22,6 +22,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, run_features, to_uint8
 from genclf.backbones.registry import register
+from genclf.errors import GenclfError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class DDPMConfig:
     blocks: tuple[str, ...] = ("mid_block", "up_blocks.0")
     pool: int = 4
     noise_draws: int = 1
+    # down levels with attention (0: full resolution; the up path mirrors them); None: the lowest level only
+    attention_levels: tuple[int, ...] | None = None
 
 
 @register
@@ -48,29 +51,61 @@ class DDPM(Backbone):
     Config = DDPMConfig
     has_t = True
     grid_variants = (2, 7)  # the block sweep also tries each default block at these pooling grids (config.pool: 4)
+    # tiny: tests; small (1.1M): the shipped Fashion-MNIST model, a CPU-sized UNet.
+    # medium (9M) and large (35.7M) are for GPUs and 32x32 RGB: the DDPM CIFAR-10 UNet (Ho et al. 2020, the
+    # backbone DDAE probes, arXiv 2303.09769) has widths 128/256/256/256, two res blocks per level and
+    # attention at 16x16; medium halves the widths. Both use that paper's lr 2e-4 at a global batch of 128;
+    # the EMA decay grows with the run length each is meant for (README, "DDPM presets").
     PRESETS = {
         "tiny": {"block_out_channels": (4, 8), "norm_num_groups": 4, "attention_head_dim": 4, "pool": 2},
         "small": {},
+        "medium": {
+            "block_out_channels": (64, 128, 128, 128),
+            "layers_per_block": 2,
+            "norm_num_groups": 32,
+            "attention_head_dim": 64,
+            "attention_levels": (1,),
+            "lr": 2e-4,
+            "ema_decay": 0.9995,
+        },
+        "large": {
+            "block_out_channels": (128, 256, 256, 256),
+            "layers_per_block": 2,
+            "norm_num_groups": 32,
+            "attention_head_dim": 64,
+            "attention_levels": (1,),
+            "lr": 2e-4,
+            "ema_decay": 0.9999,
+        },
     }
 
     def __init__(self, config: DDPMConfig):
         super().__init__(config)
         c = config
         n = len(c.block_out_channels)
+        attn = set(c.attention_levels) if c.attention_levels is not None else {n - 1}
+        if not attn <= set(range(n)):
+            raise GenclfError(f"attention_levels {sorted(attn)} must be down levels in 0..{n - 1}")
         self.unet = UNet2DModel(
             sample_size=c.size,
             in_channels=c.channels,
             out_channels=c.channels,
             layers_per_block=c.layers_per_block,
             block_out_channels=c.block_out_channels,
-            down_block_types=("DownBlock2D",) * (n - 1) + ("AttnDownBlock2D",),
-            up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (n - 1),
+            down_block_types=tuple("AttnDownBlock2D" if i in attn else "DownBlock2D" for i in range(n)),
+            up_block_types=tuple("AttnUpBlock2D" if n - 1 - j in attn else "UpBlock2D" for j in range(n)),
             norm_num_groups=c.norm_num_groups,
             attention_head_dim=c.attention_head_dim,
         )
         self.ema = copy.deepcopy(self.unet).eval().requires_grad_(False)
         self.scheduler = DDPMScheduler(num_train_timesteps=c.num_train_timesteps, beta_schedule=c.beta_schedule)
         self.multiple = 2 ** (n - 1)
+
+    def config_dict(self) -> dict:
+        d = super().config_dict()
+        if d["attention_levels"] is None:  # the original layout keeps its config (and cache keys) as they were
+            del d["attention_levels"]
+        return d
 
     def modules(self):
         return {"unet": self.unet, "ema": self.ema}

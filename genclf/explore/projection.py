@@ -1,6 +1,15 @@
-"""Projection maths on (N, D) features: centring, PCA, UMAP and Procrustes alignment. Pure functions."""
+"""Projection maths on (N, D) features: centring, PCA, UMAP and Procrustes alignment. Pure functions.
+
+UMAP runs on the GPU with RAPIDS cuML when cuML imports and a CUDA device is present (the same algorithm,
+many times faster on large samples), else with umap-learn on the CPU. `GENCLF_UMAP=cpu` forces umap-learn.
+cuML is never required.
+"""
 
 from __future__ import annotations
+
+import functools
+import logging
+import os
 
 import numpy as np
 
@@ -32,10 +41,24 @@ def pca(x: np.ndarray, dim: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+@functools.cache
+def umap_backend() -> str:
+    """'cuml' when RAPIDS cuML imports and sees a CUDA GPU (and GENCLF_UMAP is not 'cpu'), else 'umap-learn'."""
+    if os.environ.get("GENCLF_UMAP", "").lower() in ("cpu", "umap-learn"):
+        return "umap-learn"
+    try:
+        import cuml  # noqa: F401
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return "cuml"
+    except Exception:  # not installed, no driver, no device: the CPU path always works
+        pass
+    return "umap-learn"
+
+
 def umap_embed(x: np.ndarray, dim: int, n_epochs: int = N_EPOCHS, seed: int = 0) -> np.ndarray:
     """(N, D) prepared features -> (N, dim) UMAP, PCA-initialised (orientation follows the data)."""
-    import umap
-
     if len(x) < 5:
         raise GenclfError(f"{len(x)} points are too few for UMAP; pick a larger sample or use PCA")
     if x.shape[1] > PCA_BEFORE_UMAP:
@@ -43,6 +66,16 @@ def umap_embed(x: np.ndarray, dim: int, n_epochs: int = N_EPOCHS, seed: int = 0)
     init = pca(x, dim)
     init = init / (np.abs(init).max() + 1e-9) * 10
     nn = min(15, len(x) - 1)
+    if umap_backend() == "cuml":
+        from cuml.manifold import UMAP
+
+        # cuML takes no array init: start spectral, then rotate onto the PCA layout so orientation still follows the data
+        red = UMAP(n_components=dim, n_neighbors=nn, min_dist=0.1, n_epochs=n_epochs, random_state=seed, output_type="numpy")
+        y = np.asarray(red.fit_transform(np.ascontiguousarray(x, np.float32)), np.float32)
+        logging.getLogger(__name__).info("UMAP of %d points on the GPU (cuML)", len(x))
+        return procrustes(y, init)
+    import umap
+
     red = umap.UMAP(n_components=dim, n_neighbors=nn, min_dist=0.1, n_epochs=n_epochs, init=init, random_state=seed, n_jobs=1)
     return red.fit_transform(x).astype(np.float32)
 
