@@ -13,29 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from genclf.errors import GenclfError
-from genclf.experiments.fewshot import ROW_FIELDS
+from genclf.experiments.fewshot import ROW_FIELDS, VAL_SEED0, scoring_seeds, val_seeds  # noqa: F401 (re-exported)
 
 SELECT_SHOTS = 10  # auto choices are made at this k, on validation
 SELECT_SEEDS = 3  # validation seeds of the t and block sweeps
 CHOICE_SEEDS = 5  # validation seeds behind the best pipeline per k
-VAL_SEED0 = 1000  # validation shot sets use seeds VAL_SEED0, VAL_SEED0 + 1, ...; test scoring uses 0, 1, ...
 SEEDS_SMALL, SEEDS_LARGE, SMALL_K = 20, 5, 10  # test seeds for k <= SMALL_K and above
 BASELINE = "pixels + logreg"
-
-
-def scoring_seeds(n: int) -> list[int]:
-    """Seeds of the shot sets scored on test: 0..n-1 (never reaching VAL_SEED0)."""
-    if not 1 <= n <= VAL_SEED0:
-        raise GenclfError(f"seeds must be 1..{VAL_SEED0} (seeds from {VAL_SEED0} on are kept for validation), got {n}")
-    return list(range(n))
-
-
-def val_seeds(n: int) -> list[int]:
-    """Seeds of the shot sets behind choices made on validation: VAL_SEED0..VAL_SEED0+n-1."""
-    if n < 1:
-        raise GenclfError(f"seeds must be at least 1, got {n}")
-    return list(range(VAL_SEED0, VAL_SEED0 + n))
 
 
 def seeds_for(k: int, small: int = SEEDS_SMALL, large: int = SEEDS_LARGE) -> int:

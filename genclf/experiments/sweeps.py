@@ -25,8 +25,8 @@ from genclf.experiments.fewshot import (
     pool_indices,
     resolve_t,
     train_features,
+    val_seeds,
 )
-from genclf.experiments.rows import val_seeds
 
 log = logging.getLogger(__name__)
 
