@@ -173,7 +173,7 @@ def t_curve_figure(df: pd.DataFrame, x: str = "t", y: str = "accuracy", std: str
             "title": "timestep t (0 = clean … 999 = pure noise; log(1 + t) scale)",
             "tickvals": np.log1p(ticks),
             "ticktext": [str(v) for v in ticks],
-        },  # fmt: skip
+        },
         yaxis_title="validation accuracy (%)",
     )
     return fig
@@ -244,11 +244,12 @@ def curves_figure(df: pd.DataFrame, title: str = "", height: int = 520, name=str
         margin={"l": 0, "r": 0, "t": 50 if title else 10, "b": 0},
         xaxis={
             "type": "log",
-            "title": "labeled images per class (log scale)",
+            "title": {"text": "labeled images per class (log scale)", "font": {"size": font}},
             "tickvals": sorted(df["shots"].unique().tolist()) if len(df) else None,
-        },  # fmt: skip
-        yaxis_title="test accuracy (%)",
-        legend={"title": None, "orientation": "h", "yanchor": "top", "y": -0.15, "x": 0},
+            "tickfont": {"size": font},
+        },
+        yaxis={"title": {"text": "test accuracy (%)", "font": {"size": font}}, "tickfont": {"size": font}},
+        legend={"title": None, "orientation": "h", "yanchor": "top", "y": -0.15, "x": 0, "font": {"size": font}},
     )
     return fig
 

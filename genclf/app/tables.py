@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from genclf import features
+from genclf.app import labels
 from genclf.experiments import rows as rows_io
 
 BASELINE = rows_io.BASELINE
@@ -206,6 +207,36 @@ def compare_rows(
         if progress:
             progress(i + 1, len(jobs), {})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ few-shot runs of a session
+
+
+def fewshot_title(run: dict) -> str:
+    """'Run #2: DDPM + logistic regression · 10 per class · t=50 · bottleneck · random · seed 0'."""
+    p = dict(run["params"])
+    blocks = f" · {labels.blocks(p['blocks'])}" if p.get("blocks") else ""
+    t = f" · t={p['t']}" if p.get("t") is not None else ""
+    return (f"Run #{run['n']}: {labels.backbone(run['label'])} + {labels.head(p['head'])} · {p['shots']} per class{t}"
+            f"{blocks} · {p['strategy']} · seed {p['seed']}")  # fmt: skip
+
+
+def fewshot_history(runs: list[dict]) -> pd.DataFrame:
+    """The Few-shot page's run history in plain words: validation first (what to choose by), then the held-out test
+    score; leads are points over pixels + logreg on the same shots, left empty on the pixels backbone itself."""
+    out = []
+    for h in runs:
+        p = dict(h["params"])
+        own = p["backbone"] == "pixels"
+        out.append({"run": h["n"], "backbone": labels.backbone(h["label"]), "head": labels.head(p["head"]),
+                    "per class": p["shots"], "t": p.get("t"), "blocks": labels.blocks(p.get("blocks")) or "default",
+                    "labeling": p["strategy"], "seed": p["seed"],
+                    "validation %": round(h["val"], 1) if "val" in h else None,
+                    "val. lead": None if own or "val" not in h else round(h["val_lead"], 1),
+                    "test %": round(h["accuracy"], 1),
+                    "test lead": None if own else round(h["accuracy"] - h["baseline"], 1),
+                    "seconds": round(h["seconds"], 1)})  # fmt: skip
+    return pd.DataFrame(out)
 
 
 def sweep_table(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
