@@ -116,10 +116,10 @@ with common.guard():
         m3.metric("Labeled images", f"{len(r['shot_idx']):,}")
         m4.metric("Validation images", f"{run['n_val']:,}")
     with st.container(key="fs_heldout"):
+        st.html("<style>.st-key-fs_heldout{opacity:.6}</style>")
         st.markdown(
-            "<style>.st-key-fs_heldout{opacity:.6}</style>**Held-out test result** — the number to report, not to tune "
-            "on: choosing head, k, t or blocks by it would make it a validation score.",
-            unsafe_allow_html=True,
+            "**Held-out test result** — the number to report, not to tune on: choosing head, k, t or blocks by it "
+            "would make it a validation score."
         )
         m1, m2, m3, m4 = st.columns(4)
         gain = None if is_pixels else f"{run['accuracy'] - run['baseline']:+.1f} pts vs pixels, same shots"

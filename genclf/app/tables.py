@@ -215,7 +215,7 @@ def compare_rows(
 def fewshot_title(run: dict) -> str:
     """'Run #2: DDPM + logistic regression · 10 per class · t=50 · bottleneck · random · seed 0'."""
     p = dict(run["params"])
-    blocks = f" · {labels.blocks(p['blocks'])}" if p.get("blocks") else ""
+    blocks = f" · {labels.blocks(p['blocks'])}" if p.get("blocks") and p["backbone"] != "pixels" else ""
     t = f" · t={p['t']}" if p.get("t") is not None else ""
     return (f"Run #{run['n']}: {labels.backbone(run['label'])} + {labels.head(p['head'])} · {p['shots']} per class{t}"
             f"{blocks} · {p['strategy']} · seed {p['seed']}")  # fmt: skip
@@ -228,13 +228,15 @@ def fewshot_history(runs: list[dict]) -> pd.DataFrame:
     for h in runs:
         p = dict(h["params"])
         own = p["backbone"] == "pixels"
+        t = p.get("t")
         out.append({"run": h["n"], "backbone": labels.backbone(h["label"]), "head": labels.head(p["head"]),
-                    "per class": p["shots"], "t": p.get("t"), "blocks": labels.blocks(p.get("blocks")) or "default",
+                    "per class": p["shots"], "t": "–" if t is None else "+".join(map(str, t)) if isinstance(t, tuple | list)
+                    else str(t), "blocks": "–" if own else labels.blocks(p.get("blocks")) or "default",
                     "labeling": p["strategy"], "seed": p["seed"],
-                    "validation %": round(h["val"], 1) if "val" in h else None,
-                    "val. lead": None if own or "val" not in h else round(h["val_lead"], 1),
-                    "test %": round(h["accuracy"], 1),
-                    "test lead": None if own else round(h["accuracy"] - h["baseline"], 1),
+                    "validation %": pm(h["val"], None) if "val" in h else "–",
+                    "val. lead": "–" if own or "val" not in h else pm(h["val_lead"], None, True),
+                    "test %": pm(h["accuracy"], None),
+                    "test lead": "–" if own else pm(h["accuracy"] - h["baseline"], None, True),
                     "seconds": round(h["seconds"], 1)})  # fmt: skip
     return pd.DataFrame(out)
 
