@@ -6,7 +6,7 @@
 
 Submodules: `fewshot` (shots, features for a run, evaluate, the pixel baseline), `sweeps` (t and block
 choices on validation), `rows` (tidy CSV rows and their statistics), `report` (the eval grid and
-`results/<dataset>/`), `charts` (its PNG charts).
+`results/<dataset>/`), `markdown` (its README.md and leads), `charts` (its PNG charts).
 May import data, backbones, cache, features and heads; never explore, app or cli.
 """
 
