@@ -101,8 +101,8 @@ def curves_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def generative(method: str) -> bool:
-    """Whether a pipeline's features come from a learned backbone (not pixels, not the from-scratch CNN)."""
-    return not (method.startswith("pixels") or method.startswith("cnn"))
+    """Whether a pipeline's features come from a generative backbone (not pixels, the from-scratch CNN or SimCLR)."""
+    return rows_io.generative(method)
 
 
 def best_on_val(rows: pd.DataFrame) -> dict[int, str]:

@@ -27,6 +27,7 @@ from genclf.experiments.rows import (
     SELECT_SHOTS,
     best_on_val,
     cell,
+    generative,
     read_csv,
     scoring_seeds,
     seeds_for,
@@ -220,7 +221,7 @@ def report(
     if resume and (out / "runs.csv").is_file():
         old = {_key(r): r for r in read_csv(out / "runs.csv")}
     rows: list[dict] = []
-    gen = [p["label"] for p in pipes if p["backbone"] not in ("pixels", CNN)]
+    gen = [p["label"] for p in pipes if generative(p["backbone"])]  # simclr competes, but is not "best generative"
     jobs = [(p, k, s, "random", "val", val_limit) for k in shots for s in val_seeds(CHOICE_SEEDS) for p in pipes
             if p["backbone"] != CNN]  # fmt: skip
     jobs += [(p, k, s, "random", "test", test_limit) for k in shots for s in range(n_test[k]) for p in pipes]

@@ -20,6 +20,19 @@ SELECT_SEEDS = 3  # validation seeds of the t and block sweeps
 CHOICE_SEEDS = 5  # validation seeds behind the best pipeline per k
 SEEDS_SMALL, SEEDS_LARGE, SMALL_K = 20, 5, 10  # test seeds for k <= SMALL_K and above
 BASELINE = "pixels + logreg"
+# learned backbones that compete but are not generative: never the "best generative" pipeline (a backbone class
+# may also say so itself with `generative = False`)
+NOT_GENERATIVE = ("pixels", "cnn", "simclr")
+
+
+def generative(backbone_or_label: str) -> bool:
+    """Whether a backbone (or a pipeline label such as 'ddpm fusion + knn') has generative features."""
+    name = str(backbone_or_label).rstrip("/").split("/")[-1].split(" ")[0]
+    if name in NOT_GENERATIVE:
+        return False
+    from genclf.backbones import BACKBONES
+
+    return bool(getattr(BACKBONES.get(name), "generative", True))
 
 
 def seeds_for(k: int, small: int = SEEDS_SMALL, large: int = SEEDS_LARGE) -> int:
