@@ -25,7 +25,7 @@ format: setup
 	$(PY) -m ruff check --fix .
 
 results: setup
-	$(PY) -m genclf report --dataset fashion-mnist
+	OMP_NUM_THREADS=1 $(PY) -m genclf report --dataset fashion-mnist --head logreg,knn,labelprop --no-cnn --seeds 20 --seeds-large 5
 
 bench: setup
 	$(PY) bench/throughput.py

@@ -1,9 +1,13 @@
-"""Compare: label-efficiency curves (test accuracy against labeled images per class) for every backbone."""
+"""Compare: label-efficiency curves, led by the best generative pipeline (chosen on validation) against pixels +
+logistic regression on the same shots; a presentation view with PNG and one-page HTML exports."""
 
+import time
+
+import pandas as pd
 import streamlit as st
 
 from genclf import experiments, heads
-from genclf.app import figures, tables, views
+from genclf.app import figures, labels, presentation, tables, views
 from pages import common
 
 ss = st.session_state
@@ -15,30 +19,33 @@ def compute(params: tuple, progress=None):
     return views.remember("compare", params, lambda: tables.compare_rows(**p, progress=progress), 16)
 
 
-present = st.toggle("Presentation view", key="compare_present", help="Just the chart and the table, large.")
+present = st.toggle("Presentation view", key="compare_present", help="Headline, curve and numbers in large type.")
 if present:
     st.markdown(
-        "<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}</style>",
+        "<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}"
+        ".stMainBlockContainer p, .stMainBlockContainer td, .stMainBlockContainer th{font-size:1.35rem}</style>",
         unsafe_allow_html=True,
     )
 else:
     st.title("Compare")
     st.caption(
-        "How accuracy grows with the number of labeled images per class, for each backbone, next to logistic "
-        "regression on raw pixels trained on the same images. Lines are the mean over seeds, bands ± one standard "
-        "deviation. Results come from `genclf report` (results/<dataset>/) or are computed here."
+        "How test accuracy grows with the number of labeled images per class. The best generative pipeline is chosen "
+        "on the validation split at each k and drawn against logistic regression on raw pixels trained on the very "
+        "same images; a lead is the mean per-seed difference, ± its 95% interval. Add any other pipeline below."
     )
 
 with common.guard():
-    saved = tables.results_rows(c.dataset)
+    saved = tables.results_rows(c.dataset, split=None)
     src = "saved" if len(saved) else "compute"
     if not present:
+        n_saved = int((saved["split"] == "test").sum()) if len(saved) else 0
         src = st.radio(
             "Source",
             ["saved", "compute"],
             index=0 if len(saved) else 1,
             horizontal=True,
-            format_func={"saved": f"results/{c.dataset}/ ({len(saved):,} runs)", "compute": "compute now"}.get,
+            format_func={"saved": f"saved results ({n_saved:,} test runs)", "compute": "compute now"}.get,
+            help=f"saved: `results/{c.dataset}/runs.csv`, written by `genclf report --dataset {c.dataset}`",
         )
     rows = saved
     if src == "compute":
@@ -46,61 +53,76 @@ with common.guard():
             with st.form("compare"):
                 bbs = views.backbone_choices(c.dataset)
                 a, b = st.columns([2, 1])
-                pick = a.multiselect("Backbones", list(bbs), default=list(bbs))
-                head = b.selectbox("Head", heads.HEADS)
+                pick = a.multiselect("Backbones", list(bbs), default=list(bbs), format_func=labels.backbone)
+                head = b.selectbox("Head", heads.HEADS, format_func=labels.head, help=labels.heads_help(heads.HEADS))
                 a, b, d, e = st.columns(4)
-                shots = a.multiselect("Shots per class", experiments.SHOTS, default=[1, 5, 10, 20])
-                seeds = b.number_input("Seeds", 1, 10, 3)
-                limit = d.number_input(
-                    "Test images (0 = all)",
-                    0,
-                    100_000,
-                    2000,
-                    step=500,
-                    help="A fixed stratified subset scores faster; 0 scores the full test split.",
-                )
-                strategy = e.selectbox("Shots", experiments.STRATEGIES)
+                shots = a.multiselect("Labeled images per class", experiments.SHOTS, default=[1, 5, 10, 20])
+                seeds = b.number_input("Seeds", 1, 20, 3, help="Test seeds 0..n-1; as many validation shot sets choose.")
+                sub = "A fixed stratified subset scores faster; 0 scores the full test split."
+                limit = d.number_input("Test images (0 = all)", 0, 100_000, 2000, step=500, help=sub)
+                strategy = e.selectbox("Which images to label", experiments.STRATEGIES, format_func=labels.strategy)
                 if st.form_submit_button("Compute curves", type="primary", icon=":material/play_arrow:"):
-                    ss.compare_params = (
-                        ("dataset", c.dataset),
-                        ("backbones", tuple(bbs[p] for p in pick)),
-                        ("head", head),
-                        ("shots", tuple(sorted(shots))),
-                        ("seeds", int(seeds)),
-                        ("strategy", strategy),
-                        ("t", ss.get("fs_t", 50)),
-                        ("test_limit", int(limit) or None),
-                    )
+                    ss.compare_params = (("dataset", c.dataset), ("backbones", tuple(bbs[p] for p in pick)),
+                                         ("head", head), ("shots", tuple(sorted(shots))), ("seeds", int(seeds)),
+                                         ("strategy", strategy), ("t", ss.get("fs_t", 50)),
+                                         ("test_limit", int(limit) or None))  # fmt: skip
         params = ss.get("compare_params")
         if not params or dict(params)["dataset"] != c.dataset:
-            st.info(
-                "Pick backbones and shots, then **Compute curves**. Features are cached, so later runs are quick.",
-                icon=":material/info:",
-            )
+            st.info("Pick backbones and shots, then **Compute curves**. Features are cached, so later runs are quick.",
+                    icon=":material/info:")  # fmt: skip
             st.stop()
-        p = dict(params)
-        with st.spinner("Training heads for every backbone, shot count and seed (features are cached)…"):
-            rows = compute(params, progress=common.progress("runs")) if p["backbones"] else saved
-        if not p["backbones"]:
+        if not dict(params)["backbones"]:
             st.error("Pick at least one backbone.")
             st.stop()
+        with st.spinner("Training heads for every backbone, shot count and seed (features are cached)…"):
+            rows = compute(params, progress=common.progress("runs"))
     table = tables.curves_table(rows)
-    title = f"{c.dataset}: test accuracy vs labeled images per class"
-    st.plotly_chart(figures.curves_figure(table, title, height=640 if present else 520), key="curves")
-    wide = table.pivot(index="method", columns="shots", values="mean").round(1)
-    st.dataframe(wide, width="stretch")
+    best = tables.best_on_val(rows)
+    base = tables.BASELINE if (table["method"] == tables.BASELINE).any() else tables.BASELINE_ONLY
+    h = tables.headline(table, best)
+    dsname = labels.dataset(c.dataset)
+    if h:
+        other_head = labels.head(h["method"].rsplit(" + ", 1)[-1]) if not h["method"].endswith("+ logreg") else ""
+        headline = f"{labels.pipeline(h['method'])}: {tables.headline_text(h)}"
+        subline = (f"over {labels.pipeline(tables.BASELINE)} on the same labeled images ({h['accuracy']:.1f}% vs "
+                   f"{h['baseline']:.1f}% test accuracy on {dsname}); ± is the 95% interval over seeds"
+                   + (f"; the heads differ ({other_head} vs logistic regression)" if other_head else "") + ".")  # fmt: skip
+        st.markdown(f"{'#' if present else '###'} {headline}")
+        st.markdown(subline)
+    else:
+        headline, subline = f"{dsname}: test accuracy vs labeled images per class", ""
+        if len(table):
+            st.caption("No validation runs here to choose a best pipeline on, so every pipeline is drawn.")
+    others = [m for m in dict.fromkeys(table["method"]) if m != base]
+    extra = others if not best else []
+    if not present and best:
+        extra = st.multiselect("Add lines", others, key="compare_lines", format_func=labels.pipeline,
+                               help="Any other pipeline of these runs, each drawn with its own colour.")  # fmt: skip
+    shown = [tables.best_curve(table, best)] if best else []
+    shown = pd.concat([*shown, table[table["method"].isin([base, *extra])]], ignore_index=True)
+    methods = [m for m in ([tables.BEST] if best else []) + [base, *extra] if (shown["method"] == m).any()]
+    fig = figures.curves_figure(shown, "", height=620 if present else 520, name=labels.pipeline, font=20 if present else 14)
+    st.plotly_chart(fig, key="curves", config={"scrollZoom": False})
+    numbers = tables.numbers_table(shown, methods, name=labels.pipeline)
+    (st.table if present else st.dataframe)(numbers)
+    if best:
+        chosen = ", ".join(f"{k}: {labels.pipeline(m)}" for k, m in sorted(best.items()))
+        st.caption(f"Best generative pipeline chosen on validation, per labeled images per class — {chosen}.")
+    n_test = int(rows.loc[rows["split"] == "test", "n_eval"].max()) if "n_eval" in rows and len(rows) else None
+    backbone = labels.pipeline(h["method"]).split(" + ")[0].split(",")[0] if h else "generative model"
+    sentence = presentation.method_sentence(dsname, n_test, backbone, not h or not other_head)
+    if present:
+        st.markdown(sentence)
+    chart = figures.curves_png(shown, "", (1400, 720), name=labels.pipeline, font=22)
+    footer = f"genclf · {time.strftime('%Y-%m-%d')} · `genclf report --dataset {c.dataset}` regenerates the numbers"
+    a, b, d, e = st.columns(4)
+    a.download_button("Slide PNG", presentation.presentation_png(headline, subline, sentence, chart, numbers),
+                      f"{c.dataset}-compare.png", "image/png", icon=":material/image:")  # fmt: skip
+    b.download_button("One-page HTML report",
+                      presentation.presentation_html(headline, headline, subline, sentence, chart, numbers, footer),
+                      f"{c.dataset}-compare.html", "text/html", icon=":material/description:")  # fmt: skip
     if not present:
-        a, b, d = st.columns(3)
-        a.download_button(
-            "Curves CSV (mean, std)",
-            table.to_csv(index=False),
-            f"{c.dataset}-curves.csv",
-            "text/csv",
-            icon=":material/download:",
-        )
-        b.download_button(
-            "All runs CSV", rows.to_csv(index=False), f"{c.dataset}-runs.csv", "text/csv", icon=":material/download:"
-        )
-        d.download_button(
-            "Chart PNG", figures.curves_png(table, title), f"{c.dataset}-curves.png", "image/png", icon=":material/image:"
-        )
+        d.download_button("Curves CSV", shown.to_csv(index=False), f"{c.dataset}-curves.csv", "text/csv",
+                          icon=":material/download:")  # fmt: skip
+        e.download_button("All runs CSV", rows.to_csv(index=False), f"{c.dataset}-runs.csv", "text/csv",
+                          icon=":material/download:")  # fmt: skip

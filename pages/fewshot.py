@@ -1,11 +1,10 @@
 """Few-shot: label k images per class, train a small head on their features, score it on the test split."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from genclf import data, heads
-from genclf.app import figures, views
+from genclf import data, experiments, heads
+from genclf.app import figures, labels, tables, views
 from pages import common
 
 ss = st.session_state
@@ -13,10 +12,11 @@ c = common.ctx()
 st.title("Few-shot")
 st.caption(
     "Pick how many labeled images per class you can afford. A small head is trained on their features and scored on "
-    "the whole test split, next to logistic regression on raw pixels trained on the very same images (the baseline "
-    "generative features have to beat). `representative` picks the images to label without looking at labels."
+    "the validation split (the figure to choose by) and on the test split (the held-out result to report), each "
+    "next to logistic regression on raw pixels trained on the very same images, the baseline to beat."
 )
 STRATEGIES = ("random", "representative")
+VAL_SEEDS = 3  # validation shot sets behind the figure that guides choices
 ss.setdefault("fs_t", ss.get("explore_t", 50))
 ss.setdefault("fewshot_runs", [])
 
@@ -25,16 +25,33 @@ def pct(a) -> float:
     return float(a) * 100 if float(a) <= 1 else float(a)
 
 
+def validate_args(p: dict) -> dict:
+    """The validation score of the same choices (head, k, t, blocks, strategy) on validation shot sets of their own."""
+    return {k: p[k] for k in ("dataset", "backbone", "head", "shots", "t", "blocks", "strategy")} | {"seeds": VAL_SEEDS}
+
+
+def reopen() -> None:
+    ss.fewshot_shown = int(ss[f"fs_reopen_{len(ss.fewshot_runs)}"]) - 1
+
+
 with st.form("fewshot"):
     a, b, d, e = st.columns(4)
-    shots = a.number_input("Labeled images per class", 1, 100, 10)
-    head = b.selectbox(
-        "Head",
-        heads.HEADS,
-        help="logreg: logistic regression; linear / mlp: small torch heads; "
-        "knn: cosine nearest neighbour; labelprop: label spreading over unlabeled images too",
+    shots = a.number_input(
+        "Labeled images per class",
+        1,
+        100,
+        10,
+        help="random: exactly this many per class. representative: a total budget of this many × the number of "
+        "classes, spread over clusters of the unlabeled images, so some classes get more and some fewer.",
     )
-    strategy = d.radio("Which images to label", STRATEGIES, horizontal=True)
+    head = b.selectbox("Head", heads.HEADS, format_func=labels.head, help=labels.heads_help(heads.HEADS))
+    strategy = d.radio(
+        "Which images to label",
+        STRATEGIES,
+        horizontal=True,
+        help="random: drawn at random within each class. representative: picked without reading labels (TypiClust: "
+        "the most typical image of each cluster), as a total budget, not per class.",
+    )
     seed = e.number_input("Seed", 0, 10_000, c.seed)
     if c.has_t:
         st.slider("Timestep t", 0, 999, key="fs_t", help="The Timestep page finds the best one on validation data.")
@@ -54,6 +71,8 @@ if go:
         }
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
         r = common.few_shot(key, progress=common.progress("features"))
+        bar = common.progress("validation features")
+        v = views.remember("validate", key, lambda: experiments.validate(**validate_args(params), progress=bar))
         ss.fewshot_runs.append(
             {
                 "n": len(ss.fewshot_runs) + 1,
@@ -61,6 +80,12 @@ if go:
                 "label": c.label,
                 "accuracy": pct(r["accuracy"]),
                 "baseline": pct(r["baseline_accuracy"]),
+                "val": 100 * v["accuracy"],
+                "val_base": 100 * v["baseline"],
+                "val_lead": 100 * v["lead"],
+                "val_ci": 100 * v["lead_ci95"],
+                "val_seeds": len(v["seeds"]),
+                "n_val": v["n_eval"],
                 "seconds": float(r.get("seconds", 0)),
             }
         )
@@ -75,54 +100,65 @@ if not runs:
     st.stop()
 
 with common.guard():
-    run = runs[ss.get("fewshot_shown", len(runs) - 1)]
+    run = runs[min(ss.get("fewshot_shown", len(runs) - 1), len(runs) - 1)]
     p = dict(run["params"])
     r = common.few_shot(run["params"])
     ds = data.load(p["dataset"])
-    st.subheader(
-        f"Run #{run['n']}: {run['label']} · {p['head']} · {p['shots']} per class"
-        + (f" · t={p['t']}" if p["t"] is not None else "")
-        + f" · {p['strategy']} · seed {p['seed']}"
-    )
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Test accuracy", f"{run['accuracy']:.1f}%", f"{run['accuracy'] - run['baseline']:+.1f} pts vs pixels")
-    m2.metric("Pixel baseline, same shots", f"{run['baseline']:.1f}%")
-    m3.metric("Labeled images", f"{len(r['shot_idx']):,}")
-    m4.metric("Test images", f"{len(r['y_test']):,}")
+    is_pixels = p["backbone"] == "pixels"
+    st.subheader(tables.fewshot_title(run))
+    if "val" in run:  # the figure to choose by: validation, on shot sets that are never scored on test
+        m1, m2, m3, m4 = st.columns(4)
+        lead = f"{run['val_lead']:+.1f} ± {run['val_ci']:.1f} pts vs pixels, same shots"
+        m1.metric("Validation accuracy", f"{run['val']:.1f}%", None if is_pixels else lead,
+                  help=f"Mean over {run['val_seeds']} validation shot sets (seeds {experiments.VAL_SEED0}+), "
+                  "never the shots scored on test; ± is the 95% interval of the paired lead. Choose by this.")  # fmt: skip
+        m2.metric("Pixels on validation, same shots", f"{run['val_base']:.1f}%")
+        m3.metric("Labeled images", f"{len(r['shot_idx']):,}")
+        m4.metric("Validation images", f"{run['n_val']:,}")
+    with st.container(key="fs_heldout"):
+        st.html("<style>.st-key-fs_heldout{opacity:.6}</style>")
+        st.markdown(
+            "**Held-out test result** — the number to report, not to tune on: choosing head, k, t or blocks by it "
+            "would make it a validation score."
+        )
+        m1, m2, m3, m4 = st.columns(4)
+        gain = None if is_pixels else f"{run['accuracy'] - run['baseline']:+.1f} pts vs pixels, same shots"
+        m1.metric("Test accuracy", f"{run['accuracy']:.1f}%", gain, delta_color="off")
+        m2.metric("Pixel baseline, same shots", f"{run['baseline']:.1f}%")
+        m3.metric("Test images", f"{len(r['y_test']):,}")
     y, pred = np.asarray(r["y_test"]), np.asarray(r["pred"])
-    left, right = st.columns(2)
-    conf = r.get("confusion")
-    conf = views.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
-    left.plotly_chart(figures.confusion_figure(conf, ds.classes), key="fs_conf")
-    right.plotly_chart(
-        figures.per_class_figure(views.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
-    )
-    shots_title = (
-        "Suggested images to label (representative picks, chosen without labels)"
-        if p["strategy"] == "representative"
-        else "The labeled shots (one row per class)"
-    )
-    st.markdown(f"**{shots_title}**")
-    st.image(views.shot_grid(p["dataset"], np.asarray(r["shot_idx"])), width="content")
-    imgs, caps = views.mistakes(p["dataset"], np.asarray(r["test_idx"]), y, pred)
-    st.markdown(f"**Misclassified test images** ({int((y != pred).sum()):,} in all; a sample, true → predicted)")
-    if imgs:
-        st.image(imgs, caption=caps, width=84)
+    shot_idx = np.asarray(r["shot_idx"])
+    if p["strategy"] == "representative":
+        per = np.bincount(ds.y_train[shot_idx], minlength=ds.n_classes)
+        st.markdown(
+            f"**Suggested images to label (representative picks, chosen without labels)**: a budget of {len(shot_idx)} "
+            f"images ({p['shots']} × {ds.n_classes} classes) spread over clusters, so classes get {per.min()}–{per.max()} "
+            "each; one row per class."
+        )
+    else:
+        st.markdown("**The labeled shots (one row per class)**")
+    st.image(views.shot_grid(p["dataset"], shot_idx), width="content")
+    with st.expander("Held-out test details: confusion, per-class accuracy, misclassified images"):
+        left, right = st.columns(2)
+        conf = r.get("confusion")
+        conf = views.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
+        left.plotly_chart(figures.confusion_figure(conf, ds.classes), key="fs_conf")
+        right.plotly_chart(
+            figures.per_class_figure(views.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
+        )
+        imgs, caps = views.mistakes(p["dataset"], np.asarray(r["test_idx"]), y, pred)
+        st.markdown(f"**Misclassified test images** ({int((y != pred).sum()):,} in all; a sample, true → predicted)")
+        if imgs:
+            st.image(imgs, caption=caps, width=84)
 
 st.subheader("This session's runs")
-hist = pd.DataFrame(
-    [
-        {
-            "run": h["n"],
-            "backbone": h["label"],
-            **{k: v for k, v in h["params"] if k not in ("dataset", "backbone")},
-            "accuracy %": round(h["accuracy"], 2),
-            "pixels %": round(h["baseline"], 2),
-            "gain": round(h["accuracy"] - h["baseline"], 2),
-            "seconds": round(h["seconds"], 2),
-        }
-        for h in runs
-    ]
+st.dataframe(tables.fewshot_history(runs), hide_index=True, width="stretch", key=f"fs_history_{len(runs)}")
+st.selectbox(
+    "Reopen a run",
+    [h["n"] for h in runs],
+    index=min(ss.get("fewshot_shown", len(runs) - 1), len(runs) - 1),
+    key=f"fs_reopen_{len(runs)}",
+    on_change=reopen,
+    format_func=lambda n: f"run #{n}",
+    help="Shows that run's results above again (its features and head are cached).",
 )
-hist["blocks"] = hist["blocks"].map(lambda b: ",".join(b) if b else "default")
-common.table(hist, key=f"fs_history_{len(runs)}", height=min(400, 60 + 32 * len(runs)))

@@ -161,7 +161,11 @@ def test_compare_computes_and_reads_saved_results(app_env):
     at.number_input[0].set_value(1)
     at.button[0].click().run()
     _ok(at)
-    assert len(at.dataframe) == 1 and "vae + logreg" in at.dataframe[0].value.index
+    assert len(at.dataframe) == 1 and "best generative (chosen on validation)" in at.dataframe[0].value.index
+    assert any("points at" in m.value and "VAE" in m.value for m in at.markdown)  # the headline: the paired lead
+    at.multiselect(key="compare_lines").set_value(["vae + logreg"]).run()  # the picker adds a line
+    _ok(at)
+    assert "VAE + logistic regression" in at.dataframe[0].value.index
     at.toggle(key="compare_present").set_value(True).run()
     _ok(at)
     assert not at.title  # presentation view: chart and table only
@@ -175,7 +179,7 @@ def test_compare_computes_and_reads_saved_results(app_env):
     )
     at = _open("compare")
     assert at.radio[0].value == "saved"
-    assert at.dataframe[0].value.loc["vae + logreg", 1] == pytest.approx(55.0)
+    assert at.dataframe[0].value.loc["VAE + logistic regression", 1] == "55.0 ± 5.0"  # no validation runs: every line
 
 
 def test_models_and_data_pages(app_env):

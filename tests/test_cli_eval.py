@@ -120,7 +120,7 @@ def test_report_writes_tables_and_charts(run, use_tiny_runs, tmp_path, small_swe
                      "--seeds", "2", "--test-limit", "60", "--out", "rep")  # fmt: skip
     assert rc == 0, out
     rep = tmp_path / "rep"
-    for name in ("runs.csv", "timestep.csv", "blocks.csv", "README.md", "label_efficiency.png", "timestep.png"):
+    for name in ("runs.csv", "timestep.csv", "blocks.csv", "leads.csv", "README.md", "label_efficiency.png", "timestep.png"):
         assert (rep / name).is_file(), name
     md = (rep / "README.md").read_text()
     assert "pixels + logreg" in md and "best generative (chosen on val)" in md and "The bar" in md
@@ -128,6 +128,11 @@ def test_report_writes_tables_and_charts(run, use_tiny_runs, tmp_path, small_swe
     with open(rep / "runs.csv") as f:
         runs = list(csv.DictReader(f))
     assert {r["split"] for r in runs} == {"val", "test"} and {r["strategy"] for r in runs} == {"random", "representative"}
+    # every choice (sweeps, best pipeline) on validation shot sets of its own, never a seed that scores on test
+    with open(rep / "timestep.csv") as f, open(rep / "blocks.csv") as g:
+        val_seeds = {r["seed"] for r in [*csv.DictReader(f), *csv.DictReader(g), *runs] if r["split"] == "val"}
+    assert val_seeds and not val_seeds & {r["seed"] for r in runs if r["split"] == "test"}
+    assert "lead over pixels + logreg, same shots (points, 95% CI)" in md
     # the baselines get the same heads: pixels + labelprop runs when the generative features get labelprop
     assert {"cnn from scratch", "pixels + knn", "pixels + labelprop", "ddpm + labelprop"} <= {r["pipeline"] for r in runs}
     from PIL import Image

@@ -199,3 +199,44 @@ def test_block_sweep_also_tries_the_default_blocks_at_other_pooling_grids():
         assert [f"{b}@2"] in cands and [f"{b}@7"] in cands
     assert all(bb.check_blocks(c) == c for c in cands)
     assert not any("@" in b for c in experiments.block_candidates(get("vae").from_preset("tiny", (1, 8, 8))) for b in c)
+
+
+# ------------------------------------------------------------------ the seed protocol and paired leads
+
+
+def test_validation_sweeps_and_test_scoring_never_share_a_shot_seed():
+    from genclf.experiments import report
+
+    st = experiments.sweep_t(DS, shots=2, seeds=3, grid=[0, 50], feature_fn=peaked_features(50))
+    sb = experiments.sweep_blocks(DS, "x", shots=2, seeds=3, candidates=[["a"]], feature_fn=lambda c, i, r: np.eye(64)[i % 64])
+    scored = report.run_eval(DS, ["pixels"], ["logreg"], [2], seeds=3)
+    val = {r["seed"] for r in st["rows"] + sb["rows"]}
+    test = {r["seed"] for r in scored}
+    assert val and test and not val & test, (val, test)
+    assert min(val) >= rows_io.VAL_SEED0 > max(test)
+    ds = data.load(DS)
+    val_sets = {tuple(data.shot_indices(ds, 2, s)) for s in val}
+    assert not val_sets & {tuple(data.shot_indices(ds, 2, s)) for s in test}  # so no scored shot set was tuned on
+    with pytest.raises(GenclfError, match="kept for validation"):
+        rows_io.scoring_seeds(rows_io.VAL_SEED0 + 1)
+
+
+def test_paired_lead_pairs_by_seed_and_gives_a_t_interval():
+    def row(label, seed, acc, split="test"):
+        return {"pipeline": label, "shots": 5, "seed": seed, "split": split, "strategy": "random", "accuracy": acc}
+
+    base = [0.50, 0.60, 0.40, 0.55]
+    rows = [row("pixels + logreg", s, a) for s, a in enumerate(base)]
+    rows += [row("ddpm + logreg", s, a + d) for s, (a, d) in enumerate(zip(base, [0.10, 0.12, 0.08, 0.10]))]
+    rows += [row("ddpm + logreg", 9, 0.99)]  # no baseline on seed 9: not a pair
+    m, half, n = rows_io.paired_lead(rows, "ddpm + logreg", 5)
+    assert n == 4 and np.isclose(m, 0.10)
+    from scipy.stats import t
+
+    assert np.isclose(half, t.ppf(0.975, 3) * np.std([0.10, 0.12, 0.08, 0.10], ddof=1) / 2)
+    # the unpaired spread (0.08 std) is much wider than the paired one: the pairing is what makes the lead tight
+    assert half < 0.05 < np.std(base)
+    assert rows_io.lead_text(m, half) == "+10.0 ± 2.6 points over pixels + logreg on the same shots"
+    rows += [row("vae + logreg", s, 0.9, "val") for s in (1000, 1001)] + [row("ddpm + logreg", 1000, 0.5, "val")]
+    assert rows_io.best_on_val(rows, ["ddpm + logreg", "vae + logreg"], 5) == "vae + logreg"
+    assert rows_io.points(-0.00001) == "+0.0" and rows_io.points(0.0751) == "+7.5"

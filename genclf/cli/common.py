@@ -38,6 +38,7 @@ def _tqdm_progress(desc: str, unit: str = "it"):
             b.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in info.items()}, refresh=False)
         if done >= total:
             b.close()
+            bar["b"] = None  # a later phase (sweep, then runs) opens a fresh bar
 
     return cb
 

@@ -170,7 +170,8 @@ def cmd_report(a) -> int:
     out = Path(a.out) if a.out else _results(a.dataset)
     _writable(out / "README.md")  # the folder must be writable before the hours of work, not after
     res = report.report(a.dataset, a.backbone, a.head, a.shots, a.seeds, test_limit=a.test_limit, out=out,
-                        progress=_tqdm_progress("report", "run"), cnn=not a.no_cnn)  # fmt: skip
+                        progress=_tqdm_progress("report", "run"), cnn=not a.no_cnn, seeds_large=a.seeds_large,
+                        resume=a.resume)  # fmt: skip
     for name, path in res["paths"].items():
         print(f"{name:18} {path}")
     return 0
@@ -181,13 +182,15 @@ def cmd_report(a) -> int:
 
 def add_commands(sub) -> None:
     from genclf import data, experiments, heads
+    from genclf.experiments import rows
 
     shots = ",".join(map(str, experiments.SHOTS))
     grid = ",".join(map(str, experiments.T_GRID))
 
     def common(p, many: bool) -> None:
         p.add_argument("--dataset", default=data.DEFAULT_DATASET)
-        p.add_argument("--seeds", type=int, default=5 if many else 3, help="seeds 0..N-1 (random shot sets)")
+        seeds = "test shot seeds 0..N-1" if many else f"validation shot seeds {rows.VAL_SEED0}..{rows.VAL_SEED0}+N-1"
+        p.add_argument("--seeds", type=int, default=5 if many else 3, help=seeds)
         p.add_argument("--json", action="store_true", help="print the rows to stdout as a JSON list")
         p.add_argument("--out", help="CSV path (default results/<dataset>/...)")
 
@@ -231,7 +234,9 @@ def add_commands(sub) -> None:
     r.add_argument("--backbone", type=_str_list, default=None, help="default: every shipped backbone")
     r.add_argument("--head", type=_str_list, default=list(heads.HEADS))
     r.add_argument("--shots", type=_int_list, default=list(experiments.SHOTS))
-    r.add_argument("--seeds", type=int, default=5)
+    r.add_argument("--seeds", type=int, default=rows.SEEDS_SMALL, help=f"test seeds 0..N-1 at k <= {rows.SMALL_K}")
+    r.add_argument("--seeds-large", type=int, default=rows.SEEDS_LARGE, help=f"test seeds at k > {rows.SMALL_K}")
+    r.add_argument("--resume", action="store_true", help="reuse the runs already in the output folder's runs.csv")
     r.add_argument("--test-limit", type=int, default=None)
     r.add_argument("--out", help="output folder (default results/<dataset>)")
     r.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN baseline (the slow part on a CPU)")

@@ -6,7 +6,7 @@
 
 Submodules: `fewshot` (shots, features for a run, evaluate, the pixel baseline), `sweeps` (t and block
 choices on validation), `rows` (tidy CSV rows and their statistics), `report` (the eval grid and
-`results/<dataset>/`), `charts` (its PNG charts).
+`results/<dataset>/`), `markdown` (its README.md and leads), `charts` (its PNG charts).
 May import data, backbones, cache, features and heads; never explore, app or cli.
 """
 
@@ -20,6 +20,7 @@ from genclf.experiments.fewshot import (
     STRATEGIES,
     T_GRID,
     VAL_LIMIT,
+    VAL_SEED0,
     baseline_accuracy,
     check_shots,
     check_strategy,
@@ -34,15 +35,18 @@ from genclf.experiments.fewshot import (
     representative_indices,
     resolve_t,
     row_of,
+    scoring_seeds,
     train_features,
     unlabeled_features,
+    val_seeds,
+    validate,
 )
 from genclf.experiments.sweeps import block_candidates, run_sweep, shots_cv, summarize, sweep_blocks, sweep_t
 
 __all__ = [
     "CNN", "DEFAULT_T", "POOL_LIMIT", "POOL_SEED", "ROW_FIELDS", "SHOTS", "STRATEGIES", "T_GRID", "VAL_LIMIT",
-    "baseline_accuracy", "block_candidates", "check_shots", "check_strategy", "choose_shots", "config_hash",
+    "VAL_SEED0", "baseline_accuracy", "block_candidates", "check_shots", "check_strategy", "choose_shots", "config_hash",
     "eval_features", "eval_indices", "evaluate", "few_shot", "pool_features", "pool_indices", "representative_indices",
-    "resolve_t", "row_of", "run_sweep", "shots_cv", "summarize", "sweep_blocks", "sweep_t", "train_features",
-    "unlabeled_features",
+    "resolve_t", "row_of", "run_sweep", "scoring_seeds", "shots_cv", "summarize", "sweep_blocks", "sweep_t",
+    "train_features", "unlabeled_features", "val_seeds", "validate",
 ]  # fmt: skip

@@ -10,17 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-from genclf.experiments.rows import SELECT_SHOTS, stats
+from genclf.experiments.rows import BASELINE, SELECT_SHOTS, stats
 from genclf.experiments.sweeps import summarize
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+# Okabe & Ito's colour-blind-safe set (black first, yellow last: it reads poorly on white), then three of Paul Tol's;
+# a chart never repeats a colour while it draws at most len(PALETTE) lines
+PALETTE = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#999999", "#44AA99",
+           "#332288", "#F0E442"]  # fmt: skip
 
 
 def line_chart(series: list[dict], path: Path, title: str, xlabel: str, ylabel: str, xticks: list, xmap=np.log1p) -> Path:
     """PNG line chart with shaded bands. series: {name, x, y, lo, hi}; `xmap` warps x (log-like by default)."""
     from PIL import Image, ImageColor, ImageDraw, ImageFont
 
-    W, H, L, R, T, B = 1000, 600, 70, 260, 50, 60
+    W, H, L, R, T, B = 1000, 600, 70, 280, 50, 60
     font, small = ImageFont.load_default(size=16), ImageFont.load_default(size=13)
     img = Image.new("RGBA", (W, H), "white")
     d = ImageDraw.Draw(img)
@@ -55,7 +58,7 @@ def line_chart(series: list[dict], path: Path, title: str, xlabel: str, ylabel: 
             d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=rgb)
         ly = T + 10 + 22 * i
         d.line([(W - R + 15, ly), (W - R + 40, ly)], fill=rgb, width=3)
-        d.text((W - R + 46, ly), s["name"][:28], fill="black", font=small, anchor="lm")
+        d.text((W - R + 46, ly), s["name"][:34], fill="black", font=small, anchor="lm")
     path.parent.mkdir(parents=True, exist_ok=True)
     img.convert("RGB").save(path)
     return path
@@ -71,19 +74,22 @@ def report_charts(out: Path, rows, pipes, best, shots, t_rows) -> dict:
     groups: dict[str, list[str]] = {}
     for p in pipes:
         groups.setdefault(p["label"].rsplit(" + ", 1)[0], []).append(p["label"])
-    labels = [p["label"] for p in pipes if p["backbone"] == "pixels"] + [
-        max(labs, key=lambda lab: stats(rows, lab, ref_k, "val")[0]) for g, labs in groups.items() if g != "pixels"
-    ]  # "cnn from scratch" is its own group
-    for lab in labels:
+    # the baseline, then each backbone (and fusion) with its head chosen on validation; cnn from scratch is its own
+    # group and has no validation runs, so it keeps its one label. The other pixel heads stay in the tables.
+    labels = [BASELINE] + [
+        max(labs, key=lambda lab: np.nan_to_num(stats(rows, lab, ref_k, "val")[0], nan=-1.0))
+        for g, labs in groups.items()
+        if g != "pixels"
+    ]
+    for i, lab in enumerate(labels):
         st = [stats(rows, lab, k, "test") for k in shots]
         m, s = np.array([v[0] for v in st]), np.array([v[1] for v in st])
-        series.append(
-            {"name": lab, "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "color": "#000000" if lab == labels[0] else None}
-        )
+        series.append({"name": lab, "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "color": PALETTE[i % len(PALETTE)]})
     if best:
         st = [stats(rows, best[k], k, "test") for k in shots]
         m, s = np.array([v[0] for v in st]), np.array([v[1] for v in st])
-        series.append({"name": "best generative (val)", "x": list(shots), "y": m, "lo": m - s, "hi": m + s, "bold": True})
+        series.append({"name": "best generative (chosen on val)", "x": list(shots), "y": m, "lo": m - s, "hi": m + s,
+                       "bold": True, "color": PALETTE[len(series) % len(PALETTE)]})  # fmt: skip
     paths["label_efficiency"] = line_chart(
         series,
         out / "label_efficiency.png",

@@ -38,6 +38,7 @@ DEFAULT_T = 50  # used when a backbone with t gets none; `--t auto` selects on v
 POOL_LIMIT = 5000  # unlabeled pool subset for labelprop and representative selection
 POOL_SEED = 0
 VAL_LIMIT = 2000  # stratified validation subset for sweeps (fixed, like features' `limit` subsets)
+VAL_SEED0 = 1000  # validation shot sets use seeds VAL_SEED0, VAL_SEED0 + 1, ...; test scoring uses 0, 1, ...
 CNN = "cnn"  # pseudo-backbone: heads.cnn_fit_predict trained from scratch on the shots' images (its head is "cnn" too)
 ROW_FIELDS = (
     "dataset", "backbone", "config_hash", "t", "blocks", "head", "shots", "seed", "strategy",
@@ -46,6 +47,21 @@ ROW_FIELDS = (
 
 T = int | list[int] | None
 FeatureFn = Callable[[Any, np.ndarray, str], np.ndarray]  # (candidate, idx into x_train, role) -> (len(idx), D)
+
+
+def scoring_seeds(n: int) -> list[int]:
+    """Seeds of the shot sets scored on test: 0..n-1 (never reaching VAL_SEED0)."""
+    if not 1 <= n <= VAL_SEED0:
+        raise GenclfError(f"seeds must be 1..{VAL_SEED0} (seeds from {VAL_SEED0} on are kept for validation), got {n}")
+    return list(range(n))
+
+
+def val_seeds(n: int) -> list[int]:
+    """Seeds of the shot sets behind choices made on validation: VAL_SEED0..VAL_SEED0+n-1, so that no choice is
+    tuned to a shot set that is later scored on test."""
+    if n < 1:
+        raise GenclfError(f"seeds must be at least 1, got {n}")
+    return list(range(VAL_SEED0, VAL_SEED0 + n))
 
 
 def check_strategy(strategy: str) -> str:
@@ -276,6 +292,32 @@ def few_shot(
     backbone="cnn" is the from-scratch baseline (heads.cnn_fit_predict on the images; `head` is ignored).
     """
     return evaluate(dataset, backbone, head, shots, seed, t, blocks, strategy, "test", test_limit, progress)
+
+
+def validate(
+    dataset: str,
+    backbone: str,
+    head: str,
+    shots: int,
+    t: T = None,
+    blocks: list[str] | None = None,
+    strategy: str = "random",
+    seeds: int = 3,
+    limit: int | None = VAL_LIMIT,
+    progress: Progress | None = None,
+) -> dict:
+    """The figure that guides a choice: validation accuracy over `seeds` validation shot sets (val_seeds), never a
+    set that is scored on test. Returns accuracy, std, baseline (pixels + logreg on the same shots), lead (mean of
+    the per-seed differences) and lead_ci95 (95% t-interval half-width; NaN for one seed), seeds, n_eval."""
+    from scipy.stats import t as student
+
+    runs = [evaluate(dataset, backbone, head, shots, s, t, blocks, strategy, "val", limit, progress) for s in val_seeds(seeds)]
+    acc = np.array([r["accuracy"] for r in runs])
+    base = np.array([r["baseline_accuracy"] for r in runs])
+    d = acc - base
+    half = float(student.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return {"accuracy": float(acc.mean()), "std": float(acc.std()), "baseline": float(base.mean()), "lead": float(d.mean()),
+            "lead_ci95": half, "seeds": val_seeds(seeds), "n_eval": runs[0]["n_eval"]}  # fmt: skip
 
 
 def row_of(result: dict) -> dict:

@@ -12,14 +12,29 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from genclf import data, experiments, features, heads
 from genclf.backbones import BACKBONES, available
 from genclf.backbones.ops import Progress
 from genclf.errors import GenclfError
 from genclf.experiments.charts import report_charts
-from genclf.experiments.rows import SELECT_SEEDS, SELECT_SHOTS, cell, stats, write_csv
+from genclf.experiments.markdown import lead_rows, write_markdown
+from genclf.experiments.rows import (
+    BASELINE,
+    CHOICE_SEEDS,
+    SEEDS_LARGE,
+    SEEDS_SMALL,
+    SELECT_SEEDS,
+    SELECT_SHOTS,
+    best_on_val,
+    cell,
+    generative,
+    read_csv,
+    scoring_seeds,
+    seeds_for,
+    val_seeds,
+    write_csv,
+    write_table,
+)
 
 CNN = experiments.CNN
 
@@ -98,7 +113,7 @@ def run_eval(
                 )  # labelprop would need pool features per t
                 tb, bl = sel["t"], blocks or sel["blocks"]
             for k in shots:
-                for s in range(seeds):
+                for s in scoring_seeds(seeds):
                     r = experiments.row_of(
                         experiments.few_shot(dataset, b, h, k, s, tb, bl, strategy, test_limit, feature_progress)
                     )
@@ -133,34 +148,33 @@ def _pipelines(dataset: str, names: list[str], head_names: list[str], progress) 
     return pipes, t_rows, b_rows, choices
 
 
-def _run_pipeline(ds, p: dict, k: int, seed: int, strategy: str, test_limit, val_limit) -> list[dict]:
-    """One shot set, one fitted head, scored on val (for choices) and test (for the table)."""
+def _run_pipeline(ds, p: dict, k: int, seed: int, strategy: str, split: str, limit) -> dict:
+    """One shot set, one fitted head, scored on `split`: 'val' (seeds from VAL_SEED0, for choices) or 'test'."""
     E = experiments
     t0 = time.time()
     name = "pixels" if p["backbone"] == CNN else p["backbone"]
     bb = features.backbone(name, ds.name)
-    xv, iv = E.eval_features(ds, name, "val", val_limit, p["t"], p["blocks"])
-    xt, it = E.eval_features(ds, name, "test", test_limit, p["t"], p["blocks"])
+    xe, ie = E.eval_features(ds, name, split, limit, p["t"], p["blocks"])
     sidx, xs = E.choose_shots(ds, bb, k, seed, strategy, p["t"], p["blocks"])
     xu = E.unlabeled_features(ds, bb, sidx, p["t"], p["blocks"]) if p["head"] == "labelprop" else None
+    src_x, src_y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
     if p["backbone"] == CNN:
-        images = np.concatenate([ds.x_train[iv], ds.x_test[it]])
-        pred = heads.cnn_fit_predict(ds.x_train[sidx], ds.y_train[sidx], images, seed=seed, hflip=ds.hflip)
+        pred = heads.cnn_fit_predict(ds.x_train[sidx], ds.y_train[sidx], src_x[ie], seed=seed, hflip=ds.hflip)
     else:
         std = bb.name != "pixels"
-        pred = heads.fit_predict(
-            p["head"], xs, ds.y_train[sidx], np.concatenate([xv, xt]), seed=seed, x_unlabeled=xu, standardize=std
-        )
+        pred = heads.fit_predict(p["head"], xs, ds.y_train[sidx], xe, seed=seed, x_unlabeled=xu, standardize=std)
     chash = CNN if p["backbone"] == CNN else E.config_hash(bb)
-    base = {"dataset": ds.name, "backbone": p["backbone"], "config_hash": chash, "t": p["t"],
-            "blocks": p["blocks"], "head": p["head"], "shots": k, "seed": seed, "strategy": strategy}  # fmt: skip
-    secs, stamp = round(time.time() - t0, 3), time.strftime("%Y-%m-%dT%H:%M:%S")
-    out = []
-    for split, idx, pr, y in (("val", iv, pred[: len(xv)], ds.y_train), ("test", it, pred[len(xv) :], ds.y_test)):
-        acc, base_acc = float((pr == y[idx]).mean()), E.baseline_accuracy(ds, sidx, split, idx, seed)
-        out.append({**base, "split": split, "n_eval": len(idx), "accuracy": acc, "baseline_accuracy": base_acc,
-                    "seconds": secs, "time": stamp, "pipeline": p["label"]})  # fmt: skip
-    return out
+    return {"dataset": ds.name, "backbone": p["backbone"], "config_hash": chash, "t": p["t"], "blocks": p["blocks"],
+            "head": p["head"], "shots": k, "seed": seed, "strategy": strategy, "split": split, "n_eval": len(ie),
+            "accuracy": float((pred == src_y[ie]).mean()),
+            "baseline_accuracy": E.baseline_accuracy(ds, sidx, split, ie, seed), "seconds": round(time.time() - t0, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "pipeline": p["label"]}  # fmt: skip
+
+
+def _key(r: dict) -> tuple:
+    """What makes a run the same run (for --resume): pipeline, its config, the shots and where it scored."""
+    return (r["pipeline"], str(r["config_hash"]), cell(r["t"]), cell(r["blocks"]), int(r["shots"]), int(r["seed"]),
+            r["split"], r["strategy"], int(r["n_eval"]))  # fmt: skip
 
 
 def report(
@@ -168,22 +182,29 @@ def report(
     backbones: list[str] | None = None,
     head_names: list[str] | tuple[str, ...] = heads.HEADS,
     shots: list[int] | tuple[int, ...] = experiments.SHOTS,
-    seeds: int = 5,
+    seeds: int = SEEDS_SMALL,
     test_limit: int | None = None,
     out: Path | str | None = None,
     progress: Progress | None = None,
     command: str | None = None,
     cnn: bool = True,
+    seeds_large: int = SEEDS_LARGE,
+    resume: bool = False,
 ) -> dict:
     """Regenerate results/<dataset>/ from the shipped backbones (see module docstring). Returns paths and the table.
 
+    Test scoring uses seeds 0..seeds-1 at k <= SMALL_K and 0..seeds_large-1 above; the best pipeline per k is
+    chosen on validation shot sets of their own (CHOICE_SEEDS seeds from VAL_SEED0), never on a scored one.
     `command`: how to regenerate, written into the markdown (default: the equivalent `genclf report` line).
-    `cnn`: include the from-scratch CNN baseline (the slowest part on a CPU)."""
+    `cnn`: include the from-scratch CNN baseline (the slowest part on a CPU).
+    `resume`: reuse the runs already in `out`/runs.csv with the same pipeline, config, shots and split."""
     ds = data.load(dataset)
     shots = experiments.check_shots(ds, shots)
     for h in head_names:
         heads.check_head(h)
+    n_test = {k: len(scoring_seeds(seeds_for(k, seeds, seeds_large))) for k in shots}
     out = Path(out or Path("results") / data.slug(ds.name))
+    # every shipped or trained backbone registered for this dataset (a new one, e.g. simclr, joins by itself)
     names = backbones or [n for n in available(dataset) if n in BACKBONES and n != "pixels"]
     names = [n for n in names if n != "pixels"]
     pipes, t_rows, b_rows, choices = _pipelines(dataset, names, list(head_names), progress)
@@ -195,115 +216,56 @@ def report(
         cnn_pipe = {"backbone": CNN, "t": None, "blocks": ["pixels"], "head": CNN, "label": "cnn from scratch"}
         pipes.insert(len(pixel_heads), cnn_pipe)
     val_limit = experiments.VAL_LIMIT
-    rows, total, done = [], len(pipes) * len(shots) * seeds, 0
-    for k in shots:
-        for s in range(seeds):
-            for p in pipes:
-                rows += _run_pipeline(ds, p, k, s, "random", test_limit, val_limit)
-                done += 1
-                if progress:
-                    progress(done, total, {"k": k})
-    gen = [p["label"] for p in pipes if p["backbone"] not in ("pixels", CNN)]
-    best = {k: max(gen, key=lambda lab, k=k: stats(rows, lab, k, "val")[0]) for k in shots} if gen else {}
+    out.mkdir(parents=True, exist_ok=True)
+    old = {}
+    if resume and (out / "runs.csv").is_file():
+        old = {_key(r): r for r in read_csv(out / "runs.csv")}
+    rows: list[dict] = []
+    gen = [p["label"] for p in pipes if generative(p["backbone"])]  # simclr competes, but is not "best generative"
+    jobs = [(p, k, s, "random", "val", val_limit) for k in shots for s in val_seeds(CHOICE_SEEDS) for p in pipes
+            if p["backbone"] != CNN]  # fmt: skip
+    jobs += [(p, k, s, "random", "test", test_limit) for k in shots for s in range(n_test[k]) for p in pipes]
+
+    def run(job) -> None:
+        p, k, s, strategy, split, limit = job
+        r = None
+        if old:
+            chash = CNN if p["backbone"] == CNN else experiments.config_hash(features.backbone(p["backbone"], ds.name))
+            n_eval = len(experiments.eval_indices(ds, split, limit))
+            r = old.pop((p["label"], chash, cell(p["t"]), cell(p["blocks"]), k, s, split, strategy, n_eval), None)
+        rows.append(r or _run_pipeline(ds, p, k, s, strategy, split, limit))
+        if r is None and len(rows) % 50 == 0:  # partial results survive an interrupted run (see `resume`)
+            write_csv(rows + list(old.values()), out / "runs.csv")
+
+    for i, job in enumerate(jobs):
+        run(job)
+        if progress:
+            progress(i + 1, len(jobs), {"k": job[1], "split": job[4]})
+    best = {k: b for k in shots if (b := best_on_val(rows, gen, k))}
     # representative vs random at the same budget, for the baseline and the pipeline chosen at k=SELECT_SHOTS
     ref_k = SELECT_SHOTS if SELECT_SHOTS in best else shots[0]
-    strat_pipes = [p for p in pipes if p["label"] in ("pixels + logreg", best.get(ref_k))]
-    for k in shots:
-        for s in range(seeds):
-            for p in strat_pipes:
-                rows += _run_pipeline(ds, p, k, s, "representative", test_limit, val_limit)
-    out.mkdir(parents=True, exist_ok=True)
+    strat_pipes = [p for p in pipes if p["label"] in (BASELINE, best.get(ref_k))]
+    jobs = [(p, k, s, "representative", "test", test_limit) for k in shots for s in range(n_test[k]) for p in strat_pipes]
+    for i, job in enumerate(jobs):
+        run(job)
+        if progress:
+            progress(i + 1, len(jobs), {"k": job[1], "strategy": "representative"})
     paths = {"runs": write_csv(rows, out / "runs.csv")}
     if t_rows:
         paths["timestep_csv"] = write_csv(t_rows, out / "timestep.csv")
     if b_rows:
         paths["blocks_csv"] = write_csv(b_rows, out / "blocks.csv")
+    paths["leads_csv"] = write_table(lead_rows(rows, [p["label"] for p in pipes], best, shots), out / "leads.csv")
     paths.update(report_charts(out, rows, pipes, best, shots, t_rows))
     if command is None:
         command = f"genclf report --dataset {ds.name}" + (f" --backbone {','.join(backbones)}" if backbones else "")
         command += "" if tuple(head_names) == heads.HEADS else f" --head {','.join(head_names)}"
         command += "" if tuple(shots) == experiments.SHOTS else f" --shots {','.join(map(str, shots))}"
-        command += "" if seeds == 5 else f" --seeds {seeds}"
+        command += "" if seeds == SEEDS_SMALL else f" --seeds {seeds}"
+        command += "" if seeds_large == SEEDS_LARGE else f" --seeds-large {seeds_large}"
         command += "" if test_limit is None else f" --test-limit {test_limit}"
         command += "" if cnn else " --no-cnn"
     ctx = dict(name=ds.name, rows=rows, pipes=pipes, best=best, shots=shots, t_rows=t_rows, b_rows=b_rows,
-               strat_pipes=strat_pipes, seeds=seeds, choices=choices, command=command)  # fmt: skip
-    paths["markdown"] = _markdown(out, **ctx)
+               strat_pipes=strat_pipes, n_test=n_test, choices=choices, command=command)  # fmt: skip
+    paths["markdown"] = write_markdown(out, **ctx)
     return {"paths": paths, "best": best, "rows": rows, "choices": choices}
-
-
-# ------------------------------------------------------------------ markdown
-
-
-def _pct(m: float, s: float) -> str:
-    return "–" if np.isnan(m) else f"{100 * m:.1f} ± {100 * s:.1f}"
-
-
-def _markdown(out: Path, name, rows, pipes, best, shots, t_rows, b_rows, strat_pipes, seeds, choices, command) -> Path:
-    head = " | ".join(str(k) for k in shots)
-    lines = [
-        f"# Few-shot results on {name}",
-        "",
-        f"Regenerate with `{command}` ({time.strftime('%Y-%m-%d')}). Test accuracy (%), mean ± std over "
-        f"{seeds} seeds of random stratified k-shot sets; t, blocks and the best pipeline per k are chosen on the "
-        "validation split, never on test.",
-        "",
-        "![label efficiency](label_efficiency.png)",
-        "",
-        f"| pipeline (test) | {head} |",
-        "|---|" + "---|" * len(shots),
-    ]
-    for p in pipes:
-        lines.append(f"| {p['label']} | " + " | ".join(_pct(*stats(rows, p["label"], k, "test")[:2]) for k in shots) + " |")
-    if best:
-        lines.append(
-            "| **best generative (chosen on val)** | "
-            + " | ".join(_pct(*stats(rows, best[k], k, "test")[:2]) for k in shots)
-            + " |"
-        )
-        lines.append("| chosen pipeline | " + " | ".join(best[k] for k in shots) + " |")
-        base = {k: stats(rows, "pixels + logreg", k, "test")[0] for k in shots}
-        gap = {k: stats(rows, best[k], k, "test")[0] - base[k] for k in shots}
-        lines.append("| lead over pixels + logreg (points) | " + " | ".join(f"{100 * gap[k]:+.1f}" for k in shots) + " |")
-        ok = all(gap[k] >= 0.08 for k in shots if k <= 10) and all(gap[k] >= 0 for k in shots if k <= 100)
-        lines += ["", f"The bar (lead >= 8 points at k <= 10, never behind up to k = 100): **{'met' if ok else 'not met'}**."]
-    if choices:
-        lines += ["", f"## Choices (validation split, logreg, k = {SELECT_SHOTS}, {SELECT_SEEDS} seeds)", "",
-                  "| backbone | t (val) | t (CV inside shots only) | blocks (val) | blocks (CV inside shots) | fusion |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        for c in choices:
-            cells = [cell(c[k]) or "–" for k in ("backbone", "t", "t_cv", "blocks", "blocks_cv", "fusion")]
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Choosing the labeled images", "", f"| pipeline, strategy | {head} |", "|---|" + "---|" * len(shots)]
-    for p in strat_pipes:
-        for st in experiments.STRATEGIES:
-            cells = " | ".join(_pct(*stats(rows, p["label"], k, "test", st)[:2]) for k in shots)
-            lines.append(f"| {p['label']}, {st} | {cells} |")
-    if t_rows:
-        lines += [
-            "",
-            f"## Timestep (validation, logreg, k = {SELECT_SHOTS})",
-            "",
-            "![timestep](timestep.png)",
-            "",
-            "| backbone | t | val accuracy | CV inside shots |",
-            "|---|---|---|---|",
-        ]
-        for b in dict.fromkeys(r["backbone"] for r in t_rows):
-            for c in experiments.summarize([{"candidate": r["t"], **r} for r in t_rows if r["backbone"] == b]):
-                cv = "–" if c["cv_accuracy"] is None else f"{100 * c['cv_accuracy']:.1f}"
-                lines.append(f"| {b} | {cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} | {cv} |")
-    if b_rows:
-        lines += [
-            "",
-            f"## Blocks (validation, logreg, k = {SELECT_SHOTS})",
-            "",
-            "| backbone | blocks | val accuracy |",
-            "|---|---|---|",
-        ]
-        for b in dict.fromkeys(r["backbone"] for r in b_rows):
-            for c in experiments.summarize([{"candidate": r["blocks"], **r} for r in b_rows if r["backbone"] == b]):
-                lines.append(f"| {b} | {cell(c['candidate'])} | {_pct(c['accuracy'], c['std'])} |")
-    path = out / "README.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path

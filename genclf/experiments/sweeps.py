@@ -1,4 +1,7 @@
-"""Choices made on validation: sweeps over t and blocks, scored by a head on seeded shots."""
+"""Choices made on validation: sweeps over t and blocks, scored by a head on seeded shots.
+
+The shots come from validation seeds (rows.val_seeds: 1000, 1001, ...), disjoint from the seeds that score on test.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from genclf.experiments.fewshot import (
     pool_indices,
     resolve_t,
     train_features,
+    val_seeds,
 )
 
 log = logging.getLogger(__name__)
@@ -116,7 +120,8 @@ def _sweep(kind, dataset, backbone, head, shots, seeds, candidates, fixed, val_l
             tag = {"val": {"split": "val", "limit": val_limit}, "pool": {"split": "pool-uniform", "limit": len(pool)}}
             return train_features(ds, bb, idx, t, blocks, tag.get(role, {"split": "shots"}))
 
-    shot_sets = [(s, data.shot_indices(ds, shots, s)) for s in range(seeds)]
+    # validation shot sets get their own seeds, never one that scores on test (rows.val_seeds)
+    shot_sets = [(s, data.shot_indices(ds, shots, s)) for s in val_seeds(seeds)]
     standardize = backbone != "pixels"
     results = run_sweep(
         candidates, feature_fn, ds.y_train, val_idx, shot_sets, head, standardize=standardize, pool_idx=pool, progress=progress
