@@ -17,8 +17,9 @@ st.caption(
     "generative features have to beat). `representative` picks the images to label without looking at labels."
 )
 STRATEGIES = ("random", "representative")
-ss.setdefault("fs_t", ss.get("explore_t", 50))
 ss.setdefault("fewshot_runs", [])
+if c.has_t:  # the t shown on Explore (the shared view state), unless changed here: then Explore follows
+    ss.fs_t = common.get("t", views.default_t(c.dataset, c.backbone), int)
 
 
 def pct(a) -> float:
@@ -37,8 +38,10 @@ with st.form("fewshot"):
     strategy = d.radio("Which images to label", STRATEGIES, horizontal=True)
     seed = e.number_input("Seed", 0, 10_000, c.seed)
     if c.has_t:
-        st.slider("Timestep t", 0, 999, key="fs_t", help="The Timestep page finds the best one on validation data.")
-    go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        st.slider("Timestep t", 0, 999, key="fs_t", help="Shared with Explore. The Timestep page finds the best one on "
+                  "validation data.")  # fmt: skip
+    go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
+                               on_click=lambda: c.has_t and common.put("t", ss.fs_t))  # fmt: skip
 
 if go:
     with common.guard():

@@ -37,8 +37,8 @@ def navigation_only(monkeypatch):
 @pytest.fixture
 def app_env(use_tiny_runs, monkeypatch, tmp_path):
     for k, v in {"GENCLF_PROJECTION": "pca", "GENCLF_PRECOMPUTE": "inline", "GENCLF_NO_WARMUP": "1",
-                 "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
-                 "GENCLF_DATA_DIR": str(tmp_path / "data")}.items():  # fmt: skip
+                 "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50,500", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
+                 "GENCLF_DATA_DIR": str(tmp_path / "data"), "GENCLF_AUTOPREPARE": "0"}.items():  # fmt: skip
         monkeypatch.setenv(k, v)
     views._REMEMBERED.clear()
     # prefill: the default Explore view is on disk before the page opens

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from genclf import data, explore, features
+from genclf.app import prepare
 from genclf.backbones import available
 from genclf.data import images
 
 N_RANGE = (1000, 10000)
-DEFAULT_N = 2000
+DEFAULT_N = prepare.DEFAULT_N
 TABLE_ROWS = 300  # thumbnails in the selection table; the count above it says how many were selected
 
 # ------------------------------------------------------------------ memo
@@ -121,18 +122,21 @@ def nearest_ready(v: explore.View) -> tuple[int, np.ndarray] | None:
     return t, explore.aligned_layout(v.at(t))
 
 
-def explore_layout(v: explore.View, progress=None, owner: str | None = None) -> Shown:
-    """A layout to draw for view `v` now, never waiting on UMAP, and on feature extraction only when there
-    is nothing else to show. Missing pieces are requested from the background service (see Shown)."""
+def explore_layout(v: explore.View, owner: str | None = None) -> Shown:
+    """A layout to draw for view `v` now; never waits on feature extraction or UMAP (cache-first).
+
+    Ready (memory, disk or shipped) -> drawn. Features on disk -> its PCA is computed here (a fraction of a
+    second, never queued behind background work), shown as a preview while UMAP computes. Otherwise the
+    view is requested from the background service and the nearest ready timestep is shown ('nearest'),
+    or nothing yet ('pending', an empty layout)."""
     svc = explore.service()
     xy = explore.layout(v)
     if xy is not None:
         return Shown(explore.align(v, xy), "ready", v.t, v.method)
     pca_view = replace(v, method="pca")
     pca_xy = explore.layout(pca_view)
-    near = nearest_ready(v) if pca_xy is None else None
-    if pca_xy is None and near is None:  # nothing to show yet: extract here, with a progress bar
-        pca_xy = explore.compute(pca_view, progress)
+    if pca_xy is None and explore.features_ready(v):
+        pca_xy = explore.compute(pca_view)
     if pca_xy is not None:
         if v.method == "pca":
             return Shown(explore.align(v, pca_xy), "ready", v.t, "pca")
@@ -144,10 +148,35 @@ def explore_layout(v: explore.View, progress=None, owner: str | None = None) -> 
         svc.request([pca_view] if v.method == "pca" else [pca_view, v], owner)
         if explore.layout(v) is not None:
             return Shown(explore.align(v, explore.layout(v)), "ready", v.t, v.method)
-        shown = Shown(near[1], "nearest", near[0], v.method)
+        near = nearest_ready(v)
+        if near is not None:
+            shown = Shown(near[1], "nearest", near[0], v.method)
+        else:
+            shown = Shown(np.zeros((0, v.dim), np.float32), "pending", v.t, v.method)
     errors = [s for s in (svc.state(v), svc.state(pca_view)) if (s or "").startswith("error")]
     shown.error = errors[0].removeprefix("error: ") if errors else ""
     return shown
+
+
+def pending_progress(v: explore.View) -> tuple[int, int] | None:
+    """(images extracted, total) of the background job behind a view on screen, when it is extracting."""
+    svc = explore.service()
+    return svc.progress(replace(v, method="pca")) or svc.progress(v)
+
+
+def default_t(dataset: str, backbone: str) -> int | None:
+    """Explore's and Few-shot's default timestep: the best validation t of the default Timestep sweep."""
+    return prepare.default_t(dataset, backbone)
+
+
+def grid_marks(v: explore.View) -> tuple[tuple[int, ...], set[int]]:
+    """(the timestep grid, the grid t whose layout for this view is ready)."""
+    return tuple(explore.grid(True)), set(explore.ready_grid(v))
+
+
+def snap(t: int, ready: set[int]) -> int:
+    """The ready t nearest to t (t itself when ready or when nothing is)."""
+    return t if t in ready or not ready else min(ready, key=lambda r: (abs(r - t), r))
 
 
 def note(v: explore.View, shown: Shown) -> str:
@@ -156,6 +185,7 @@ def note(v: explore.View, shown: Shown) -> str:
         "ready": "",
         "preview": " · UMAP is computing in the background; this is PCA meanwhile",
         "nearest": f" · t={v.t} is computing in the background; this is the nearest ready t",
+        "pending": " · computing in the background",
     }[shown.status]
 
 
@@ -200,8 +230,11 @@ def linked_selection(events: list[list[int]], seen: list[list[int]], current: li
     return current, seen[: len(events)]
 
 
-def view_title(v: explore.View, shown: Shown) -> str:
+def view_title(v: explore.View, shown: Shown | None) -> str:
+    """'ddpm · t=50 · UMAP' for what a chart shows (no t when `shown` is None: an animation over t)."""
     name = v.backbone.rstrip("/").split("/")[-1]
+    if shown is None:
+        return f"{name} · {v.method.upper()}"
     t = "" if shown.t is None else f" · t={shown.t}" + (f" (t={v.t} computing)" if shown.t != v.t else "")
     return f"{name}{t} · {shown.method.upper()}"
 
@@ -336,3 +369,27 @@ def examples(name: str, per: int = 10, scale: int = 2) -> np.ndarray:
     rows = [ds.x_train[np.flatnonzero(ds.y_train == c)[:per]] for c in range(min(ds.n_classes, 20))]
     pad = [np.concatenate([r, np.full((per - len(r), *ds.shape), 255, np.uint8)]) for r in rows]
     return images.grid(np.concatenate(pad), cols=per, scale=scale)
+
+
+# ------------------------------------------------------------------ background preparation
+
+_AUTOPREPARED: set[str] = set()
+
+
+def autoprepare(dataset: str) -> None:
+    """Start (once per server process) the background preparation of a dataset's backbones; shared by every session.
+
+    The task process checks what is on disk and computes only what is missing (genclf.app.prepare)."""
+    from genclf.app import tasks
+
+    if dataset in _AUTOPREPARED or dataset not in dataset_choices():
+        return
+    _AUTOPREPARED.add(dataset)
+    tasks.start("prepare", {"dataset": dataset, "backbones": list(backbone_choices(dataset).values())})
+
+
+def preparing(dataset: str, backbone: str) -> bool:
+    """Whether a background preparation of this dataset and backbone is running (it computes the grid)."""
+    from genclf.app import tasks
+
+    return any(t.spec.get("dataset") == dataset and backbone in t.spec.get("backbones", []) for t in tasks.running("prepare"))

@@ -67,6 +67,7 @@ def build_parser() -> Parser:
     from genclf.cli import evaluate
 
     evaluate.add_commands(sub)
+    __import__("genclf.cli.prepare", fromlist=["add_command"]).add_command(sub)
     return p
 
 
