@@ -85,7 +85,7 @@ def test_prepare_is_idempotent_and_its_shipped_layouts_match_a_recomputation(tin
 def test_cli_prepare_plan_lists_steps(tiny, capsys):
     assert main(["prepare", "--dataset", "digits", "--backbones", "pixels", "--plan"]) == 0
     out = capsys.readouterr().out
-    assert "todo  pixels · features of 360 test images" in out and "0/8 steps done" in out  # one sample size: 1 + 4 layouts + 3
+    assert "todo  pixels · features of 360 test images" in out and "0/8 steps done" in out  # 1 + 4 layouts + 3
     assert main(["prepare", "--dataset", "digits", "--backbones", "nope"]) == 2
 
 
