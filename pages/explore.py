@@ -104,10 +104,8 @@ def _explorer():
     t = t_slider("Timestep t", "explore_t", "t", T0) if c.has_t else None
     if c.has_t:
         with st.popover("Custom t", icon=":material/edit:"):
-            custom = st.number_input("Any timestep 0-999, computed on request", 0, 999, t, key="explore_custom")
-            if st.button("Show this t", key="explore_custom_go"):
-                common.put("t", int(custom))
-                st.rerun(scope="fragment")
+            st.number_input("Any timestep 0-999, computed on request", 0, 999, t, key="explore_custom")
+            st.button("Show this t", key="explore_custom_go", on_click=lambda: common.put("t", int(ss.explore_custom)))
     panels = [v0.at(t)]
     mode = ss.explore_mode
     if mode == "timesteps" and c.has_t:
@@ -174,9 +172,8 @@ def details(v: explore.View, sel: list[int], side) -> None:
                 st.image([views.big(x, 56) for x in imgs[1:]], caption=caps[1:], width=56)
             else:
                 st.info("Click a point to see its image and its nearest neighbours.", icon=":material/touch_app:")
-    if sel and st.button("Clear selection", icon=":material/deselect:"):
-        ss.explore_sel = []
-        st.rerun(scope="fragment")
+    if sel:
+        st.button("Clear selection", icon=":material/deselect:", on_click=lambda: ss.update(explore_sel=[]))
     if len(sel) > 1:
         pred, source = common.predictions_for(c, v.t)
         st.subheader(f"{len(sel):,} selected" + (f" · predictions from few-shot {source}" if source else ""))

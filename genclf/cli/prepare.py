@@ -61,7 +61,7 @@ def cmd_prepare(a) -> int:
         return 0
     print(f"genclf prepare: {a.dataset} · {', '.join(backbones)}", flush=True)
     t0 = time.time()
-    fmt = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}"  # units: estimated seconds
+    fmt = "{desc}{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}"  # units: estimated seconds
     bar = tqdm(total=1, dynamic_ncols=True, bar_format=fmt)
 
     def progress(done: float, total: float, info: dict) -> None:
