@@ -83,6 +83,8 @@ def sync_url() -> None:
 
 
 def _save(key: str, name: str, fmt) -> None:
+    if st.session_state[key] is None:  # a segmented control clicked off: keep the view, bind() reselects it
+        return
     put(name, fmt(st.session_state[key]))
     sync_url()
 

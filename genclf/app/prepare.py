@@ -275,6 +275,20 @@ def prepare(dataset: str, backbones: list[str], progress=None, on_step=None, **p
     return out
 
 
+def record(dataset: str, backbones: list[str], out: dict, seconds: float) -> Path:
+    """Keep the wall time of a `genclf prepare` run beside the cache (bench/dashboard.py quotes the last full one)."""
+    import os
+
+    f = cache_root() / ".prepare" / f"{dataset}.json"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    runs = json.loads(f.read_text()) if f.is_file() else []
+    runs.append({"backbones": backbones, **out, "wall_s": round(seconds, 1), "from_empty": out["ran"] >= out["steps"],
+                 "load": [round(x, 1) for x in os.getloadavg()], "cpus": os.cpu_count(),
+                 "when": time.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+    write_json(f, runs)
+    return f
+
+
 def ship(dataset: str, backbones: list[str], command: str, n: int = DEFAULT_N, layouts=LAYOUTS) -> Path:
     """Write the prepared layouts of the default sample (every grid t, 2D/3D, UMAP/PCA) into the package."""
     folder = None

@@ -75,6 +75,7 @@ def cmd_prepare(a) -> int:
     out = prepare.prepare(a.dataset, backbones, progress)
     bar.close()
     print(f"ran {out['ran']} of {out['steps']} steps in {time.time() - t0:.0f} s (nothing left to do)")
+    prepare.record(a.dataset, backbones, out, time.time() - t0)
     if a.ship:
         if any("/" in b for b in backbones):
             raise GenclfError("only shipped backbones (by name) can ship layouts; drop the runs from --backbones")

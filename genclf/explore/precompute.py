@@ -25,7 +25,7 @@ import numpy as np
 from genclf import features
 from genclf.cache import cache_root
 from genclf.errors import GenclfError, unknown
-from genclf.explore.layouts import View, compute, default_method, grid, key, layout
+from genclf.explore.layouts import View, compute, default_method, feats, grid, key, layout
 from genclf.explore.projection import umap_embed
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,10 @@ WORKER_NICE = int(os.environ.get("GENCLF_WORKER_NICE", "5"))  # the web server (
 
 
 def _job(v: dict, progress=None) -> str:
-    """Worker entry point: compute one view, return its key."""
+    """Worker entry point: one view's features (also when its layout shipped: neighbours read them) and layout."""
     view = View(**{**v, "blocks": tuple(v["blocks"]) if v.get("blocks") else None})
-    compute(view, progress)
+    feats(view, progress)
+    compute(view)
     return key(view)
 
 
