@@ -159,6 +159,40 @@ def sidebar() -> Ctx | None:
     return Ctx(ds, bbs[label], label, tuple(chosen) if chosen else None, int(seed), has_t)
 
 
+# ------------------------------------------------------------------ the timestep slider
+
+
+def _on_t(key: str, name: str, view_of, owner: str) -> None:
+    """A grid t was picked: show it when ready, else snap to the nearest ready t and compute the pick first."""
+    from dataclasses import replace
+
+    from genclf import explore
+
+    v = view_of()
+    t, ready = st.session_state[key], views.grid_marks(v)[1]
+    got = views.snap(t, ready)
+    put(name, got)
+    st.session_state[f"{key}_wanted"] = t if got != t else None
+    if got != t:
+        explore.service().request([replace(v, t=t, method="pca"), v.at(t)], owner=f"{owner}-{key}")
+    sync_url()
+
+
+def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str) -> int:
+    """A slider over the timestep grid, ready t marked ✓, bound to view-state `name`; returns the t to show (which
+    may be a custom t off the grid). `view_of()` gives the view whose readiness the marks show."""
+    ss = st.session_state
+    ts, ready = views.grid_marks(view_of())
+    want = get(name, default, int)
+    put(name, want)
+    ss[key] = want if want in ts else views.snap(want, set(ts))
+    st.select_slider(f"{label} · ✓ = ready", ts, format_func=lambda t: f"{t}✓" if t in ready else str(t), key=key,
+                     on_change=_on_t, args=(key, name, view_of, owner), help="0 = clean image, 999 = pure noise.")  # fmt: skip
+    if ss.get(f"{key}_wanted") is not None:
+        st.caption(f"t={ss[f'{key}_wanted']} is not ready yet: it is computed first and shown when ready.")
+    return want
+
+
 # ------------------------------------------------------------------ background tasks (preparation, sweeps)
 
 

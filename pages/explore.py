@@ -45,31 +45,6 @@ def base_view() -> explore.View:
     return explore.View(c.dataset, c.backbone, None, c.blocks, n, c.seed, method, dim)
 
 
-def on_t(key: str, name: str) -> None:
-    """A grid t was picked: show it when ready, else snap to the nearest ready t and compute the pick first."""
-    v = base_view()
-    t, ready = ss[key], views.grid_marks(v)[1]
-    got = views.snap(t, ready)
-    common.put(name, got)
-    ss[f"{key}_wanted"] = t if got != t else None
-    if got != t:
-        explore.service().request([replace(v, t=t, method="pca"), v.at(t)], owner=f"{ss.explore_owner}-{key}")
-    common.sync_url()
-
-
-def t_slider(label: str, key: str, name: str, default: int) -> int:
-    """A slider over the timestep grid (ready t marked ✓); returns the t to show, which may be a custom one."""
-    ts, ready = views.grid_marks(base_view())
-    want = common.get(name, default, int)
-    common.put(name, want)
-    ss[key] = want if want in ts else views.snap(want, set(ts))
-    st.select_slider(f"{label} · ✓ = ready", ts, format_func=lambda t: f"{t}✓" if t in ready else str(t), key=key,
-                     on_change=on_t, args=(key, name), help="0 = clean image, 999 = pure noise.")  # fmt: skip
-    if ss.get(f"{key}_wanted") is not None:
-        st.caption(f"t={ss[f'{key}_wanted']} is not ready yet: it is computed first and shown when ready.")
-    return want
-
-
 @st.fragment(run_every="2s")
 def background():
     with common.guard():
@@ -101,7 +76,7 @@ def explorer():
 
 def _explorer():
     v0 = base_view()
-    t = t_slider("Timestep t", "explore_t", "t", T0) if c.has_t else None
+    t = common.t_slider("Timestep t", "explore_t", "t", T0, base_view, ss.explore_owner) if c.has_t else None
     if c.has_t:
         with st.popover("Custom t", icon=":material/edit:"):
             st.number_input("Any timestep 0-999, computed on request", 0, 999, t, key="explore_custom")
@@ -109,7 +84,7 @@ def _explorer():
     panels = [v0.at(t)]
     mode = ss.explore_mode
     if mode == "timesteps" and c.has_t:
-        panels.append(v0.at(t_slider("Second timestep", "explore_t2", "t2", 300)))
+        panels.append(v0.at(common.t_slider("Second timestep", "explore_t2", "t2", 300, base_view, ss.explore_owner)))
     elif mode == "backbones":
         bbs = views.backbone_choices(c.dataset)
         other = st.selectbox("Second backbone", list(bbs), **common.bind("explore_bb2", "bb2", next(iter(bbs)), valid=bbs))
