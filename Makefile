@@ -12,11 +12,11 @@ setup-test:
 	@scripts/setup.sh test
 
 app: setup
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 demo: setup
 	$(PY) -m genclf prepare --dataset fashion-mnist
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup-test lint
 	$(PY) -m pytest

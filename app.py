@@ -1,4 +1,7 @@
-"""genclf dashboard: `make app` (streamlit run app.py). The frame only: pages, sidebar, view state, background work.
+"""genclf dashboard: `make app` (= `python app.py`, or `streamlit run app.py`). The frame: pages, sidebar, view state.
+
+`python app.py [streamlit options]` starts the server and, meanwhile, imports genclf (torch, diffusers: the bulk of
+a first page's time), starts the UMAP worker and the background preparation: all before the first visitor.
 
 Env: GENCLF_DATASET / GENCLF_BACKBONE (defaults of the pickers), GENCLF_PROJECTION=umap|pca,
 GENCLF_PRECOMPUTE=process|thread|inline, GENCLF_NO_WARMUP=1 (skip the UMAP JIT warm-up), GENCLF_GRID (timesteps
@@ -8,8 +11,23 @@ GENCLF_CACHE_DIR / GENCLF_RUNS_DIR / GENCLF_DATA_DIR / GENCLF_RESULTS_DIR.
 
 import streamlit as st
 
-from genclf import explore
-from pages import common
+if __name__ == "__main__" and not st.runtime.exists():  # `python app.py`: the launcher (Streamlit runs it again)
+    import sys
+    import threading
+
+    from streamlit.web import cli
+
+    def _preload() -> None:
+        from pages import common
+
+        common.preload()
+
+    threading.Thread(target=_preload, name="genclf-preload", daemon=True).start()
+    sys.argv = ["streamlit", "run", __file__, *sys.argv[1:]]
+    raise SystemExit(cli.main())
+
+from genclf import explore  # noqa: E402
+from pages import common  # noqa: E402
 
 st.set_page_config(page_title="genclf · generative few-shot", page_icon=":material/scatter_plot:", layout="wide")
 

@@ -196,6 +196,18 @@ def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str)
 # ------------------------------------------------------------------ background tasks (preparation, sweeps)
 
 
+def preload() -> None:
+    """At server start (the `python app.py` launcher): import what the first page needs, start the UMAP worker's
+    warm-up and the background preparation, so the first visitor waits for none of it."""
+    from genclf import data, explore
+
+    explore.warm_up()
+    autoprepare()
+    with contextlib.suppress(Exception):  # a missing dataset is reported by the page itself
+        views.block_choices(DEFAULT_DATASET, views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"])
+        data.load(DEFAULT_DATASET)
+
+
 def autoprepare() -> None:
     """Once per server: prepare the default dataset's backbones in the background (shared by all sessions)."""
     if os.environ.get("GENCLF_AUTOPREPARE", "1") == "0":

@@ -57,6 +57,9 @@ def background():
             if want is not None and views.progress_of(v.at(want)) == "ready":
                 ss[f"{key}_wanted"], jump = None, True
                 common.put(name, want)
+        feats = ss.get("explore_feats_wanted")  # neighbours wait for a view's features
+        if feats is not None and explore.features_ready(feats):
+            ss.explore_feats_wanted, jump = None, True
         if jump or now != before:
             ss.explore_waiting = [(w, p) for w, p in now if p != "ready"]
             st.rerun(scope="app")  # a chart on screen just became ready: redraw it
@@ -135,6 +138,7 @@ def details(v: explore.View, sel: list[int], side) -> None:
     """Neighbours of a clicked point and the table of a selection: they read the features on screen (on disk)."""
     if sel and not explore.features_ready(v):
         explore.service().request([replace(v, method="pca")], owner=f"{ss.explore_owner}-feats")
+        ss.explore_feats_wanted = v
         st.info("Neighbours and the selection table need this view's features; they are being computed in the background.")
         return
     pts = views.points(v)

@@ -77,7 +77,8 @@ def write(dataset: str, backbone: str, entries: list[tuple[str, dict, np.ndarray
         index["layouts"][k] = {"file": f"{backbone}.safetensors", **view}
     if best is not None:
         index.setdefault("best_t", {})[backbone] = int(best)
-    index["layouts"] = dict(sorted(index["layouts"].items(), key=lambda kv: json.dumps(kv[1], sort_keys=True)))
+    order = lambda kv: (kv[1]["backbone"], kv[1]["n"], kv[1]["method"], kv[1]["dim"], -1 if kv[1]["t"] is None else kv[1]["t"])
+    index["layouts"] = dict(sorted(index["layouts"].items(), key=order))
     write_json(d / "index.json", index)
     atomic_write(d / "command.txt", lambda tmp: Path(tmp).write_text(command.rstrip() + "\n"))
     _LOADED.pop(dataset, None)
