@@ -208,6 +208,8 @@ class _Reporter:
         t.done, t.total = float(done), float(total)
         if info and "step" in info:
             t.step = str(info["step"]) + (f" ({info['ran']}/{info['of']} steps)" if "of" in info else "")
+        else:  # a sweep: one unit per (t, seed) scored
+            t.step = f"{int(done)}/{int(total)} (t, seed) pairs scored"
         rate = t.done / max(now - self.t0, 1e-6)
         t.eta = (t.total - t.done) / rate if t.done > 0 else None
         t.updated = now
