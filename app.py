@@ -45,9 +45,13 @@ pages = [
     st.Page("pages/datasets.py", title="Data", icon=":material/photo_library:", url_path="data"),
 ]
 nav = st.navigation(pages)
+_start = common.timing_start()
 common.load_url()
 common.keep_state()
 st.session_state["_ctx"] = common.sidebar()
 common.sync_url()
 st.session_state["_framed"] = True  # pages check that this run came through the frame
-nav.run()
+try:
+    nav.run()
+finally:
+    common.timing_end(_start, nav)

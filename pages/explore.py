@@ -6,7 +6,7 @@ from dataclasses import replace
 import streamlit as st
 
 from genclf import data, explore
-from genclf.app import animation, figures, views
+from genclf.app import animation, views
 from pages import common
 
 ss = st.session_state
@@ -121,7 +121,7 @@ def _explorer():
                 if got:
                     st.progress(got[0] / max(got[1], 1), text=f"features {got[0]:,}/{got[1]:,} images")
             else:
-                fig = figures.scatter(shown.xy, pts, sel, views.view_title(v, shown), uirevision=f"{v.dataset}{v.dim}{i}")
+                fig = views.scatter(v, shown, pts, sel, uirevision=f"{v.dataset}{v.dim}{i}")
                 st.plotly_chart(fig, key=f"explore_chart_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 config={"displaylogo": False, "scrollZoom": True})  # fmt: skip
             if shown.error:

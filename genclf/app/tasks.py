@@ -132,16 +132,21 @@ def find(kind: str, spec: dict) -> Task | None:
     return get(task_id(kind, spec))
 
 
-def running(kind: str | None = None) -> list[Task]:
-    """Tasks running now (of one kind), newest first."""
-    if not tasks_dir().is_dir():
-        return []
-    out = []
-    for f in tasks_dir().glob("*.json"):
-        t = get(f.stem)
-        if t is not None and t.state == "running" and (kind is None or t.kind == kind):
-            out.append(t)
-    return sorted(out, key=lambda t: -t.started)
+_RUNNING: dict[str, tuple[float, list]] = {}  # tasks dir -> (read at, running tasks): pages poll this often
+
+
+def running(kind: str | None = None, max_age: float = 1.0) -> list[Task]:
+    """Tasks running now (of one kind), newest first; read from disk at most every `max_age` seconds."""
+    d = str(tasks_dir())
+    hit = _RUNNING.get(d)
+    if hit is None or time.time() - hit[0] > max_age:
+        out = []
+        for f in tasks_dir().glob("*.json") if tasks_dir().is_dir() else []:
+            t = get(f.stem)
+            if t is not None and t.state == "running":
+                out.append(t)
+        _RUNNING[d] = hit = (time.time(), sorted(out, key=lambda t: -t.started))
+    return [t for t in hit[1] if kind is None or t.kind == kind]
 
 
 def start(kind: str, spec: dict, watch_parent: bool = True) -> Task:
@@ -170,6 +175,7 @@ def start(kind: str, spec: dict, watch_parent: bool = True) -> Task:
         _POPEN[proc.pid] = proc
         task = Task(tid, kind, spec, proc.pid, time.time(), step="starting", updated=time.time())
         _write(task)
+        _RUNNING.clear()
     return task
 
 
@@ -190,6 +196,7 @@ def cancel(tid: str) -> Task | None:
         task = _read(tid) or task
         task.state, task.eta, task.message = "cancelled", None, "cancelled; start it again to resume where it stopped"
         _write(task)
+        _RUNNING.clear()
         return task
 
 

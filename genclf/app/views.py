@@ -8,6 +8,7 @@ Timestep tables come from genclf.tables.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ TABLE_ROWS = 300  # thumbnails in the selection table; the count above it says h
 # ------------------------------------------------------------------ memo
 
 _REMEMBERED: OrderedDict[tuple, object] = OrderedDict()
+_REMEMBER_LOCK = threading.Lock()  # sessions run in threads of one process
 
 
 def remember(kind: str, params: tuple, fn, max_entries: int = 64):
@@ -34,13 +36,15 @@ def remember(kind: str, params: tuple, fn, max_entries: int = 64):
 
     Used instead of st.cache_data where the call reports progress into the page (Streamlit cannot replay that)."""
     k = (kind, params)
-    if k in _REMEMBERED:
-        _REMEMBERED.move_to_end(k)
-        return _REMEMBERED[k]
-    out = fn()
-    _REMEMBERED[k] = out
-    while len(_REMEMBERED) > max_entries:
-        _REMEMBERED.popitem(last=False)
+    with _REMEMBER_LOCK:
+        if k in _REMEMBERED:
+            _REMEMBERED.move_to_end(k)
+            return _REMEMBERED[k]
+    out = fn()  # outside the lock: two sessions may compute the same thing once each, never wait on each other
+    with _REMEMBER_LOCK:
+        _REMEMBERED[k] = out
+        while len(_REMEMBERED) > max_entries:
+            _REMEMBERED.popitem(last=False)
     return out
 
 
@@ -177,6 +181,16 @@ def grid_marks(v: explore.View) -> tuple[tuple[int, ...], set[int]]:
 def snap(t: int, ready: set[int]) -> int:
     """The ready t nearest to t (t itself when ready or when nothing is)."""
     return t if t in ready or not ready else min(ready, key=lambda r: (abs(r - t), r))
+
+
+def scatter(v: explore.View, shown: Shown, pts: Points, sel: list[int], uirevision: str):
+    """The Explore chart, memoised process-wide by what it draws: sessions showing the same view share one figure
+    object (building a plotly figure costs more than the rest of a slider move)."""
+    from genclf.app import figures
+
+    key = (v, shown.status, shown.t, shown.method, hash(shown.xy.tobytes()), tuple(sel), uirevision)
+    make = lambda: figures.scatter(shown.xy, pts, sel, view_title(v, shown), uirevision=uirevision)
+    return remember("scatter", key, make, 256)
 
 
 def note(v: explore.View, shown: Shown) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
@@ -76,6 +77,7 @@ class View:
 _FP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backbone object -> weights fingerprint
 _KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backbone object -> {View: cache key}
 _MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
+_LOCK = threading.Lock()
 
 
 def _fingerprint(bb) -> str:
@@ -132,17 +134,19 @@ def feats(v: View, progress=None) -> features.Features:
 
 
 def _memo(k: str, xy: np.ndarray) -> np.ndarray:
-    _MEMO[k] = xy
-    while len(_MEMO) > 256:
-        _MEMO.popitem(last=False)
+    with _LOCK:  # the dashboard's sessions are threads of one process
+        _MEMO[k] = xy
+        while len(_MEMO) > 256:
+            _MEMO.popitem(last=False)
     return xy
 
 
 def layout(v: View) -> np.ndarray | None:
     """The raw layout (N, dim) from memory, the disk cache or the shipped layouts; None when not computed. Never computes."""
     k = key(v)
-    if k in _MEMO:
-        return _MEMO[k]
+    xy = _MEMO.get(k)
+    if xy is not None:
+        return xy
     hit = Cache().read("projection", k)
     if hit is not None:
         return _memo(k, hit["xy"])
@@ -189,16 +193,18 @@ _ALIGNED: OrderedDict[tuple, dict] = OrderedDict()
 def _aligned_grid(v: View, ready: list) -> dict:
     """Chain-align the ready grid layouts: each onto the previous ready one, from the smallest t."""
     sig = (replace(v, t=None), tuple(ready))
-    if sig not in _ALIGNED:
+    out = _ALIGNED.get(sig)
+    if out is None:
         out, prev = {}, None
         for t in ready:
             xy = layout(v.at(t))
             prev = xy if prev is None else procrustes(xy, prev)
             out[t] = prev
-        _ALIGNED[sig] = out
-        while len(_ALIGNED) > 16:
-            _ALIGNED.popitem(last=False)
-    return _ALIGNED[sig]
+        with _LOCK:
+            _ALIGNED[sig] = out
+            while len(_ALIGNED) > 16:
+                _ALIGNED.popitem(last=False)
+    return out
 
 
 def align(v: View, xy: np.ndarray, ref_method: str | None = None) -> np.ndarray:
