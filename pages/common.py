@@ -190,6 +190,8 @@ def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str)
                      on_change=_on_t, args=(key, name, view_of, owner), help="0 = clean image, 999 = pure noise.")  # fmt: skip
     if ss.get(f"{key}_wanted") is not None:
         st.caption(f"t={ss[f'{key}_wanted']} is not ready yet: it is computed first and shown when ready.")
+    elif len(ready) < len(ts):
+        st.caption("Not ready yet (computed in the background): " + ", ".join(f"t={t}" for t in ts if t not in ready))
     return want
 
 
@@ -240,8 +242,9 @@ def autoprepare() -> None:
 
 def _fmt_s(s: float | None) -> str:
     if s is None:
-        return "estimating…"
-    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+        return "estimating the time left"
+    left = f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+    return f"about {left} left"
 
 
 def task_status(task, label: str) -> None:
@@ -249,7 +252,7 @@ def task_status(task, label: str) -> None:
     from genclf.app import tasks
 
     if task.state == "running":
-        st.progress(task.fraction, text=f"{label}: {task.fraction:.0%} · about {_fmt_s(task.eta)} left")
+        st.progress(task.fraction, text=f"{label}: {task.fraction:.0%} · {_fmt_s(task.eta)}")
         st.caption(task.step)
         if st.button("Cancel", key=f"cancel_{task.id}", icon=":material/stop:"):
             tasks.cancel(task.id)
