@@ -55,6 +55,11 @@ if go:
             "blocks": list(c.blocks) if c.blocks else None,
             "strategy": strategy,
         }
+        # the whole test split's features at this t may not be on disk yet: score at once on the prepared part
+        # (Explore's sample, a stratified prefix) while the rest is extracted in the background
+        params["test_limit"] = views.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
+        if params["test_limit"]:
+            views.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
         r = common.few_shot(key, progress=common.progress("features"))
         ss.fewshot_runs.append(
@@ -92,6 +97,10 @@ with common.guard():
     m2.metric("Pixel baseline, same shots", f"{run['baseline']:.1f}%")
     m3.metric("Labeled images", f"{len(r['shot_idx']):,}")
     m4.metric("Test images", f"{len(r['y_test']):,}")
+    if p.get("test_limit"):
+        n, of = p["test_limit"], len(ds.y_test)
+        st.caption(f"Scored on a stratified {n:,} of the {of:,} test images, the ones prepared at t={p['t']}; the rest "
+                   "are extracted in the background (sidebar): train again later to score on all.")  # fmt: skip
     y, pred = np.asarray(r["y_test"]), np.asarray(r["pred"])
     left, right = st.columns(2)
     conf = r.get("confusion")

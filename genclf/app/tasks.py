@@ -1,4 +1,4 @@
-"""Long jobs for the dashboard (preparing a dataset, Timestep sweeps) as background processes at low CPU priority.
+"""Long jobs for the dashboard (preparing a dataset, sweeps, a split's features) as background processes at low priority.
 
     task = start("prepare", {"dataset": "fashion-mnist", "backbones": ["ddpm"]})  # returns at once; joins a running twin
     get(task.id)          # Task(state="running", done=12.5, total=80.0, eta=95.0, step="ddpm t=10 · ...")
@@ -36,7 +36,7 @@ from genclf.errors import GenclfError, unknown
 
 log = logging.getLogger(__name__)
 
-KINDS = ("prepare", "sweep")
+KINDS = ("prepare", "sweep", "features")
 TASK_NICE = int(os.environ.get("GENCLF_TASK_NICE", "10"))
 _POPEN: dict[int, subprocess.Popen] = {}  # reap our own children so they never linger as zombies
 
@@ -215,8 +215,9 @@ class _Reporter:
         t.done, t.total = float(done), float(total)
         if info and "step" in info:
             t.step = str(info["step"]) + (f" ({info['ran']}/{info['of']} steps)" if "of" in info else "")
-        else:  # a sweep: one unit per (t, seed) scored
-            t.step = f"{int(done)}/{int(total)} (t, seed) pairs scored"
+        else:
+            unit = {"sweep": "(t, seed) pairs scored", "features": "images"}.get(t.kind, "done")
+            t.step = f"{int(done):,}/{int(total):,} {unit}"
         rate = t.done / max(now - self.t0, 1e-6)
         t.eta = (t.total - t.done) / rate if t.done > 0 else None
         t.updated = now
@@ -243,6 +244,12 @@ def _execute(kind: str, spec: dict, progress) -> dict:
 
     if kind == "prepare":
         return prepare.prepare(spec["dataset"], list(spec["backbones"]), progress)
+    if kind == "features":  # one split's features at one t (Few-shot's whole test split)
+        from genclf import features
+
+        f = features.extract(spec["dataset"], spec["backbone"], t=spec["t"], blocks=spec["blocks"], split=spec["split"],
+                             progress=progress)  # fmt: skip
+        return {"n": len(f.x)}
     prepare.sweep(spec, progress)
     return {"sweep": True}
 
