@@ -116,3 +116,23 @@ def test_the_shipped_default_view_matches_todays_keys():
     for t in explore.T_GRID:
         xy = explore.shipped.lookup("fashion-mnist", explore.key(v.at(t)))
         assert xy is not None and xy.shape == (prepare.DEFAULT_N, 2), t
+
+
+def test_fewshot_scores_on_the_prepared_part_while_the_rest_is_extracted(tiny, monkeypatch):
+    from genclf import experiments
+    from genclf.app import views
+
+    monkeypatch.setattr(views, "N_RANGE", (100, 10000))
+    assert views.fewshot_test_limit("digits", "ddpm", 7, None) is None  # nothing prepared: the run extracts it all
+    features.extract("digits", "ddpm", t=7, split="test", limit=200)  # Explore's sample at t=7
+    assert views.fewshot_test_limit("digits", "ddpm", 7, None) == 200
+    r = experiments.few_shot("digits", "ddpm", "logreg", 2, 0, t=7, test_limit=200)
+    assert len(r["test_idx"]) == 200 and set(r["test_idx"]) == set(features.subset_indices(data.load("digits"), "test", 200))
+    task = views.prepare_test_split("digits", "ddpm", 7, None)  # the rest, in a background process
+    deadline = time.time() + 240
+    while tasks.get(task.id).state == "running" and time.time() < deadline:
+        time.sleep(0.5)
+    assert tasks.get(task.id).state == "done", tasks._tail(task.log)
+    features._MEMO.clear()
+    monkeypatch.setattr(features, "CHUNK", 500)  # what the task process used
+    assert views.fewshot_test_limit("digits", "ddpm", 7, None) is None  # now the whole split is on disk
