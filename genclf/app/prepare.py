@@ -22,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from genclf import data, experiments, explore, features
 from genclf.atomic import write_json
-from genclf.cache import cache_root, make_key
+from genclf.cache import Cache, cache_root, make_key
 from genclf.errors import GenclfError
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,9 @@ def sweep_params(dataset: str, backbone: str, **over) -> dict:
     return {"dataset": dataset, "backbone": backbone, **SWEEP, "grid": list(experiments.T_GRID), "blocks": None, **over}
 
 
-def _sweep_path(p: dict) -> Path:
+def _sweep_parts(p: dict) -> dict:
     bb = features.backbone(p["backbone"], p["dataset"])
-    parts = {
+    return {
         "data": data.load(p["dataset"]).fingerprint,
         "weights": experiments.config_hash(bb),
         "head": p["head"],
@@ -72,39 +74,34 @@ def _sweep_path(p: dict) -> Path:
         "blocks": bb.check_blocks(list(p["blocks"]) if p.get("blocks") else None),
         "val_limit": p.get("val_limit", experiments.VAL_LIMIT),
     }
-    return cache_root() / "sweeps" / f"{make_key('sweep', parts)}.json"
 
 
 def sweep_cached(p: dict) -> dict | None:
-    """A sweep_t result for these parameters from the cache, or None. Never computes."""
-    f = _sweep_path(p)
-    try:
-        return json.loads(f.read_text()) if f.is_file() else None
-    except ValueError:  # a torn file (written atomically, so only by hand): recompute
-        return None
+    """A sweep_t result for these parameters from the cache (kind "sweep": its JSON as bytes), or None. Never computes."""
+    hit = Cache().read("sweep", make_key("sweep", _sweep_parts(p)))
+    return None if hit is None else json.loads(hit["json"].tobytes())
 
 
 def sweep(p: dict, progress=None) -> dict:
     """experiments.sweep_t for these parameters (dataset, backbone, head, shots, seeds, grid, blocks), cached on disk."""
-    hit = sweep_cached(p)
-    if hit is not None:
-        return hit
-    grid = [list(g) if isinstance(g, list | tuple) else int(g) for g in p["grid"]]
-    res = experiments.sweep_t(
-        p["dataset"],
-        p["backbone"],
-        p["head"],
-        int(p["shots"]),
-        int(p["seeds"]),
-        grid,
-        list(p["blocks"]) if p.get("blocks") else None,
-        val_limit=p.get("val_limit", experiments.VAL_LIMIT),
-        progress=progress,
-    )
-    f = _sweep_path(p)
-    f.parent.mkdir(parents=True, exist_ok=True)
-    write_json(f, json.loads(json.dumps(res, default=lambda o: o.item() if hasattr(o, "item") else str(o))))
-    return json.loads(f.read_text())
+
+    def compute() -> dict:
+        grid = [list(g) if isinstance(g, list | tuple) else int(g) for g in p["grid"]]
+        res = experiments.sweep_t(
+            p["dataset"],
+            p["backbone"],
+            p["head"],
+            int(p["shots"]),
+            int(p["seeds"]),
+            grid,
+            list(p["blocks"]) if p.get("blocks") else None,
+            val_limit=p.get("val_limit", experiments.VAL_LIMIT),
+            progress=progress,
+        )
+        blob = json.dumps(res, default=lambda o: o.item() if hasattr(o, "item") else str(o)).encode()
+        return {"json": np.frombuffer(blob, np.uint8)}
+
+    return json.loads(Cache().get_or_compute("sweep", _sweep_parts(p), compute)["json"].tobytes())
 
 
 def default_t(dataset: str, backbone: str) -> int | None:

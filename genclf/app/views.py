@@ -27,24 +27,24 @@ TABLE_ROWS = 300  # thumbnails in the selection table; the count above it says h
 
 # ------------------------------------------------------------------ memo
 
-_REMEMBERED: OrderedDict[tuple, object] = OrderedDict()
+_REMEMBERED: dict[str, OrderedDict] = {}  # kind -> LRU of its results
 _REMEMBER_LOCK = threading.Lock()  # sessions run in threads of one process
 
 
 def remember(kind: str, params: tuple, fn, max_entries: int = 64):
-    """Process-wide LRU memo of a result by (kind, hashable params), shared by sessions.
+    """Process-wide LRU memo of a result by (kind, hashable params), shared by sessions; `max_entries` per kind.
 
     Used instead of st.cache_data where the call reports progress into the page (Streamlit cannot replay that)."""
-    k = (kind, params)
     with _REMEMBER_LOCK:
-        if k in _REMEMBERED:
-            _REMEMBERED.move_to_end(k)
-            return _REMEMBERED[k]
+        memo = _REMEMBERED.setdefault(kind, OrderedDict())
+        if params in memo:
+            memo.move_to_end(params)
+            return memo[params]
     out = fn()  # outside the lock: two sessions may compute the same thing once each, never wait on each other
     with _REMEMBER_LOCK:
-        _REMEMBERED[k] = out
-        while len(_REMEMBERED) > max_entries:
-            _REMEMBERED.popitem(last=False)
+        memo[params] = out
+        while len(memo) > max_entries:
+            memo.popitem(last=False)
     return out
 
 
