@@ -124,6 +124,18 @@ def test_a_t_that_is_not_ready_snaps_to_a_ready_one_then_follows(app_env, monkey
     assert at.query_params["t"] == "500" and at.select_slider(key="explore_t").value == 500
 
 
+def test_play_animates_through_the_ready_timesteps(app_env):
+    import json
+
+    at = _open()
+    at.run()  # the (inline) background grid is ready now
+    at.toggle(key="explore_play").set_value(True).run()
+    _ok(at)
+    spec = json.loads(_charts(at)[0].proto.spec)
+    assert [f["name"] for f in spec["frames"]] == ["0", "50", "500"]  # one frame per ready t, played in the browser
+    assert spec["layout"]["updatemenus"][0]["buttons"][0]["method"] == "animate"
+
+
 def test_explore_needs_no_click_then_backbone_without_t(app_env):
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["backbone"] = "vae"  # nothing cached for vae: computed by the (inline) service, no button

@@ -56,12 +56,14 @@ def animated(layouts: dict[int, np.ndarray], pts, title: str, frame_ms: int = 70
                 "x": 0.2,
                 "len": 0.8,
                 "y": -0.02,
+                "yanchor": "top",
+                "pad": {"t": 10},
                 "currentvalue": {"prefix": "t = "},
                 "steps": [
                     {"label": str(t), "method": "animate", "args": [[str(t)], {**play, "mode": "immediate"}]} for t in ts
                 ],
             }
         ],
-        margin={"l": 0, "r": 0, "t": 36, "b": 70},
+        margin={"l": 0, "r": 0, "t": 36, "b": 110},
     )
     return fig
