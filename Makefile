@@ -1,8 +1,9 @@
 # The two commands: `make app` and `make test`. Both set up what they need first (idempotent).
+# `make demo` also computes ahead everything the dashboard reads (genclf prepare; resumable), then opens it.
 PY := .venv/bin/python
 PORT ?= 8501
 
-.PHONY: setup setup-test app test lint format results bench clean-cache
+.PHONY: setup setup-test app demo test lint format results bench clean-cache
 
 setup:
 	@scripts/setup.sh app
@@ -11,7 +12,11 @@ setup-test:
 	@scripts/setup.sh test
 
 app: setup
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+demo: setup
+	$(PY) -m genclf prepare --dataset fashion-mnist
+	$(PY) app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup-test lint
 	$(PY) -m pytest
@@ -31,7 +36,7 @@ bench: setup
 	$(PY) bench/throughput.py
 	$(PY) bench/features_quality.py
 	$(PY) bench/heads.py
-	$(PY) bench/views.py
+	$(PY) bench/dashboard.py
 
 clean-cache:
 	$(PY) -m genclf cache clear --yes

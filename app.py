@@ -1,20 +1,40 @@
-"""genclf dashboard: `make app` (streamlit run app.py). The frame only: pages, sidebar, session defaults.
+"""genclf dashboard: `make app` (= `python app.py`, or `streamlit run app.py`). The frame: pages, sidebar, view state.
+
+`python app.py [streamlit options]` starts the server and, meanwhile, imports genclf (torch, diffusers: the bulk of
+a first page's time), starts the UMAP worker and the background preparation: all before the first visitor.
 
 Env: GENCLF_DATASET / GENCLF_BACKBONE (defaults of the pickers), GENCLF_PROJECTION=umap|pca,
 GENCLF_PRECOMPUTE=process|thread|inline, GENCLF_NO_WARMUP=1 (skip the UMAP JIT warm-up), GENCLF_GRID (timesteps
-precomputed), plus genclf's GENCLF_CACHE_DIR / GENCLF_RUNS_DIR / GENCLF_DATA_DIR / GENCLF_RESULTS_DIR.
+of the slider), GENCLF_AUTOPREPARE=0 (do not prepare the default dataset in the background at start), plus genclf's
+GENCLF_CACHE_DIR / GENCLF_RUNS_DIR / GENCLF_DATA_DIR / GENCLF_RESULTS_DIR.
 """
 
 import streamlit as st
 
-from genclf import explore
-from pages import common
+if __name__ == "__main__" and not st.runtime.exists():  # `python app.py`: the launcher (Streamlit runs it again)
+    import sys
+    import threading
+
+    from streamlit.web import cli
+
+    def _preload() -> None:
+        from pages import common
+
+        common.preload()
+
+    threading.Thread(target=_preload, name="genclf-preload", daemon=True).start()
+    sys.argv = ["streamlit", "run", __file__, *sys.argv[1:]]
+    raise SystemExit(cli.main())
+
+from genclf import explore  # noqa: E402
+from pages import common  # noqa: E402
 
 st.set_page_config(page_title="genclf · generative few-shot", page_icon=":material/scatter_plot:", layout="wide")
 
-# UMAP's numba JIT costs 20-60 s once per process: pay it in the background worker now, not on a user's
-# first scrub. Idempotent (a module-level service guards it); disabled in tests by GENCLF_NO_WARMUP=1.
+# Once per server process, never blocking a page: UMAP's numba JIT (about 10 s) is paid in the on-demand worker,
+# and whatever the default dataset's pages read that is not on disk yet is computed by a background task.
 explore.warm_up()
+common.autoprepare()
 
 pages = [
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
@@ -25,7 +45,13 @@ pages = [
     st.Page("pages/datasets.py", title="Data", icon=":material/photo_library:", url_path="data"),
 ]
 nav = st.navigation(pages)
+_start = common.timing_start()
+common.load_url()
 common.keep_state()
 st.session_state["_ctx"] = common.sidebar()
+common.sync_url()
 st.session_state["_framed"] = True  # pages check that this run came through the frame
-nav.run()
+try:
+    nav.run()
+finally:
+    common.timing_end(_start, nav)

@@ -1,6 +1,12 @@
-"""Shared Streamlit pieces for the pages: the sidebar context, error display, progress, tables, cached runs.
+"""Shared Streamlit pieces for the pages: the view state (and its URL), the sidebar context, background tasks,
+error display, progress, tables, cached runs.
 
 Not a page itself (app.py lists the pages explicitly). Everything heavy lives in genclf/.
+
+The view state (dataset, backbone, blocks, seed, t, 2D/3D, UMAP/PCA, sample size, compare mode...) lives in
+`st.session_state["_v"]`, a plain dict of strings that Streamlit never drops, and is mirrored in the URL's
+query string: a page switch, a reload or a shared link reproduces the view. Widgets are bound to it with
+`bind(...)`: they start from it and write back to it when the user changes them.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from genclf.errors import GenclfError
 log = logging.getLogger("genclf.app")
 DEFAULT_DATASET = os.environ.get("GENCLF_DATASET", "fashion-mnist")
 DEFAULT_BACKBONE = os.environ.get("GENCLF_BACKBONE")  # else the first of ddpm, vae, vqvae, gan, pixels
-# page widgets whose value must survive switching pages (Streamlit drops state of unrendered widgets)
-KEEP = ("explore_t", "explore_t2", "explore_n", "explore_dim", "explore_method", "explore_mode", "explore_bb2", "fs_t")
+# page widgets whose value must survive switching pages (Streamlit drops state of unrendered widgets); widgets
+# bound to the view state with bind() need not be listed
+KEEP: tuple[str, ...] = ()
+URL_KEYS = ("dataset", "backbone", "blocks", "seed", "t", "dim", "proj", "n", "mode", "t2", "bb2")
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,70 @@ def keep_state() -> None:
             st.session_state[k] = st.session_state[k]
 
 
+# ------------------------------------------------------------------ view state <-> URL
+
+
+def load_url() -> None:
+    """On a session's first run, the view state comes from the URL's query string (a bookmark, a reload)."""
+    if "_v" not in st.session_state:
+        st.session_state["_v"] = {k: v for k, v in st.query_params.to_dict().items() if k in URL_KEYS}
+
+
+def get(name: str, default=None, parse=str):
+    """A value of the view state, parsed; `default` when absent or unparsable."""
+    raw = st.session_state.setdefault("_v", {}).get(name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except (TypeError, ValueError):
+        return default
+
+
+def put(name: str, value) -> None:
+    v = st.session_state.setdefault("_v", {})
+    if value is None:
+        v.pop(name, None)
+    else:
+        v[name] = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def sync_url() -> None:
+    """Write the view state into the URL (only when it changed, so the browser history stays quiet)."""
+    want = {k: v for k, v in st.session_state.get("_v", {}).items() if v not in (None, "")}
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)
+
+
+def _save(key: str, name: str, fmt) -> None:
+    if st.session_state[key] is None:  # a segmented control clicked off: keep the view, bind() reselects it
+        return
+    put(name, fmt(st.session_state[key]))
+    sync_url()
+
+
+def bind(key: str, name: str, default, parse=str, valid=None, fmt=lambda v: v) -> dict:
+    """Widget kwargs: widget `key` starts from view-state `name` (URL, other pages) and writes back on change.
+
+    A value outside `valid` (a container or a predicate) falls back to `default`."""
+    ss = st.session_state
+    val = get(name, default, parse)
+    ok = valid is None or (valid(val) if callable(valid) else val in valid)
+    if not ok:
+        val = default
+    if ss.get(key) != val:
+        ss[key] = val
+    if get(name) is None or not ok:
+        put(name, fmt(val))
+    return {"key": key, "on_change": _save, "args": (key, name, fmt)}
+
+
 def pretty_dataset(name: str) -> str:
     return f"{name.split('/')[-1]} (upload)" if name.startswith("folder:") else name
 
 
 def sidebar() -> Ctx | None:
-    """Dataset, backbone, blocks and seed; shared by every page through st.session_state."""
-    ss = st.session_state
+    """Dataset, backbone, blocks and seed; shared by every page through the view state (and the URL)."""
     with st.sidebar:
         choices = views.dataset_choices()
         if not choices:
@@ -54,21 +119,18 @@ def sidebar() -> Ctx | None:
                 "or upload one on the Data page."
             )
             return None
-        if ss.get("dataset") not in choices:
-            ss.dataset = DEFAULT_DATASET if DEFAULT_DATASET in choices else choices[0]
-        ds = st.selectbox("Dataset", choices, key="dataset", format_func=pretty_dataset)
+        first = DEFAULT_DATASET if DEFAULT_DATASET in choices else choices[0]
+        ds = st.selectbox("Dataset", choices, format_func=pretty_dataset, **bind("dataset", "dataset", first, valid=choices))
         try:
             bbs = views.backbone_choices(ds)
         except GenclfError as e:
             st.error(str(e))
             return None
-        if ss.get("backbone_label") not in bbs:
-            ss.backbone_label = DEFAULT_BACKBONE if DEFAULT_BACKBONE in bbs else next(iter(bbs))
         label = st.selectbox(
             "Backbone",
             list(bbs),
-            key="backbone_label",
             help="Trained backbones for this dataset; train more on the Models page. `pixels` is the raw-pixel baseline.",
+            **bind("backbone_label", "backbone", DEFAULT_BACKBONE if DEFAULT_BACKBONE in bbs else next(iter(bbs)), valid=bbs),
         )
         try:
             blocks, default, has_t = views.block_choices(ds, bbs[label])
@@ -78,15 +140,149 @@ def sidebar() -> Ctx | None:
         chosen = st.multiselect(
             "Blocks",
             blocks,
-            default=default,
-            key=f"blocks::{ds}::{label}",
             help="Which activations are pooled into the feature vector.",
+            **bind(
+                f"blocks::{ds}::{label}",
+                "blocks",
+                list(default),
+                parse=lambda s: [b for b in s.split(",") if b],
+                valid=lambda bs: bool(bs) and all(b in blocks for b in bs),
+            ),
         )
-        seed = st.number_input("Seed", 0, 10_000, 0, key="seed", help="Seeds the noise draw (ddpm) and the k-shot sample.")
+        seed = st.number_input(
+            "Seed", 0, 10_000, help="Seeds the noise draw (ddpm) and the k-shot sample.", **bind("seed", "seed", 0, int)
+        )
+        tasks_panel()
         st.caption(
             "Few-shot classification with generative features · [about](https://github.com/kzGarifullin/GenerativeClassification)"
         )
     return Ctx(ds, bbs[label], label, tuple(chosen) if chosen else None, int(seed), has_t)
+
+
+# ------------------------------------------------------------------ the timestep slider
+
+
+def _on_t(key: str, name: str, view_of, owner: str) -> None:
+    """A grid t was picked: show it when ready, else snap to the nearest ready t and compute the pick first."""
+    from dataclasses import replace
+
+    from genclf import explore
+
+    v = view_of()
+    t, ready = st.session_state[key], views.grid_marks(v)[1]
+    got = views.snap(t, ready)
+    put(name, got)
+    st.session_state[f"{key}_wanted"] = t if got != t else None
+    if got != t:
+        explore.service().request([replace(v, t=t, method="pca"), v.at(t)], owner=f"{owner}-{key}")
+    sync_url()
+
+
+def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str) -> int:
+    """A slider over the timestep grid, ready t marked ✓, bound to view-state `name`; returns the t to show (which
+    may be a custom t off the grid). `view_of()` gives the view whose readiness the marks show."""
+    ss = st.session_state
+    ts, ready = views.grid_marks(view_of())
+    want = get(name, default, int)
+    put(name, want)
+    ss[key] = want if want in ts else views.snap(want, set(ts))
+    st.select_slider(f"{label} · ✓ = ready", ts, format_func=lambda t: f"{t}✓" if t in ready else str(t), key=key,
+                     on_change=_on_t, args=(key, name, view_of, owner), help="0 = clean image, 999 = pure noise.")  # fmt: skip
+    if ss.get(f"{key}_wanted") is not None:
+        st.caption(f"t={ss[f'{key}_wanted']} is not ready yet: it is computed first and shown when ready.")
+    elif len(ready) < len(ts):
+        st.caption("Not ready yet (computed in the background): " + ", ".join(f"t={t}" for t in ts if t not in ready))
+    return want
+
+
+# ------------------------------------------------------------------ background tasks (preparation, sweeps)
+
+
+def timing_start() -> float:
+    import time
+
+    return time.time()
+
+
+def timing_end(start: float, nav) -> None:
+    """GENCLF_TIMING_LOG=path: one line per script run (session, page, start, end), for bench/dashboard.py."""
+    path = os.environ.get("GENCLF_TIMING_LOG")
+    if path:
+        import time
+
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        with open(path, "a") as f:
+            f.write(f"{ctx.session_id if ctx else '-'} {nav.url_path or 'explore'} {start:.3f} {time.time():.3f}\n")
+
+
+def preload() -> None:
+    """At server start (the `python app.py` launcher): import what the first page needs, start the UMAP worker's
+    warm-up and the background preparation, so the first visitor waits for none of it."""
+    from genclf import data, explore
+
+    explore.warm_up()
+    autoprepare()
+    with contextlib.suppress(Exception):  # a missing dataset is reported by the page itself
+        views.block_choices(DEFAULT_DATASET, views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"])
+        data.load(DEFAULT_DATASET)
+    import gc
+
+    gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass
+
+
+def autoprepare() -> None:
+    """Once per server: prepare the default dataset's backbones in the background (shared by all sessions)."""
+    if os.environ.get("GENCLF_AUTOPREPARE", "1") == "0":
+        return
+    with contextlib.suppress(GenclfError):
+        views.autoprepare(DEFAULT_DATASET)
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None:
+        return "estimating the time left"
+    left = f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+    return f"about {left} left"
+
+
+def task_status(task, label: str) -> None:
+    """One running background task: done/total, ETA, the current step and a Cancel button."""
+    from genclf.app import tasks
+
+    if task.state == "running":
+        st.progress(task.fraction, text=f"{label}: {task.fraction:.0%} · {_fmt_s(task.eta)}")
+        st.caption(task.step)
+        if st.button("Cancel", key=f"cancel_{task.id}", icon=":material/stop:"):
+            tasks.cancel(task.id)
+            st.rerun()
+    elif task.state == "failed":
+        st.error(f"{label} failed: {task.message}")
+    elif task.state == "cancelled":
+        st.caption(f"{label}: {task.message}")
+
+
+def tasks_panel() -> None:
+    """The sidebar's view of background tasks; polls only while one runs."""
+    from genclf.app import tasks
+
+    if tasks.running():
+        _tasks_live()
+
+
+@st.fragment(run_every="3s")
+def _tasks_live():
+    from genclf.app import tasks
+
+    run = tasks.running()
+    for task in run:
+        what = "Preparing" if task.kind == "prepare" else "Timestep sweep"
+        task_status(task, f"{what} {pretty_dataset(task.spec.get('dataset', ''))} in the background")
+    if not run and st.session_state.get("_tasks_seen"):
+        st.session_state["_tasks_seen"] = False
+        st.rerun(scope="app")  # a task just finished: pages read its results
+    st.session_state["_tasks_seen"] = bool(run)
 
 
 def ctx() -> Ctx:

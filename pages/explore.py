@@ -1,4 +1,4 @@
-"""Explore: scrub the timestep and watch the test images' features in a 2D/3D projection."""
+"""Explore: scrub the timestep and watch the test images' features in a 2D/3D projection (cache-first: it only reads)."""
 
 import uuid
 from dataclasses import replace
@@ -6,7 +6,7 @@ from dataclasses import replace
 import streamlit as st
 
 from genclf import data, explore
-from genclf.app import figures, views
+from genclf.app import animation, views
 from pages import common, denoise_panel
 
 ss = st.session_state
@@ -18,70 +18,57 @@ st.caption(
     "scrub t and watch classes separate or merge. Click a point for its image and nearest neighbours; in 2D, pick the "
     "lasso or box tool in the chart's toolbar to list many images in a table."
 )
-ss.setdefault("explore_t", 50)
-ss.setdefault("explore_n", views.DEFAULT_N)
-ss.setdefault("explore_dim", "2D")
-ss.setdefault("explore_method", explore.default_method().upper())
-ss.setdefault("explore_mode", "Single view")
 ss.setdefault("explore_owner", uuid.uuid4().hex[:8])  # names this session's requests to the background service
+n_test = len(data.load(c.dataset).y_test)
+MODES = {"single": "Single view", "timesteps": "Two timesteps", "backbones": "Two backbones"}
+T0 = views.default_t(c.dataset, c.backbone) if c.has_t else None
 
 a, b, m, d = st.columns([1, 1, 2, 2])
-a.segmented_control("View", ["2D", "3D"], key="explore_dim", help="Selection works in 2D; plotly has no lasso in 3D.")
-b.segmented_control("Projection", ["UMAP", "PCA"], key="explore_method")
-n_test = len(data.load(c.dataset).y_test)
+a.segmented_control("View", ["2D", "3D"], help="Selection works in 2D; plotly has no lasso in 3D.",
+                    **common.bind("explore_dim", "dim", "2D", str.upper, ("2D", "3D"), lambda v: v or "2D"))  # fmt: skip
+b.segmented_control("Projection", ["UMAP", "PCA"], **common.bind("explore_method", "proj", explore.default_method().upper(),
+                    str.upper, ("UMAP", "PCA"), lambda v: (v or "UMAP").lower()))  # fmt: skip
+top = min(n_test, views.N_RANGE[1])
 if n_test > views.N_RANGE[0]:
-    ss.explore_n = min(ss.explore_n, n_test)
-    m.slider(
-        "Images (stratified sample of the test split)",
-        views.N_RANGE[0],
-        min(n_test, views.N_RANGE[1]),
-        step=500,
-        key="explore_n",
-    )
+    in_range = lambda n: views.N_RANGE[0] <= n <= top
+    m.slider("Images (stratified sample of the test split)", views.N_RANGE[0], top, step=500,
+             **common.bind("explore_n", "n", min(views.DEFAULT_N, top), int, in_range))  # fmt: skip
 else:
     m.caption(f"All {n_test:,} test images are shown (this dataset is small).")
-d.selectbox(
-    "Compare",
-    ["Single view", "Two timesteps", "Two backbones"],
-    key="explore_mode",
-    help="Two projections side by side; a selection in one is highlighted in the other.",
-)
+d.selectbox("Compare", list(MODES), format_func=MODES.get, help="Two projections side by side; a selection in one is "
+            "highlighted in the other.", **common.bind("explore_mode", "mode", "single", valid=MODES))  # fmt: skip
 
 
 def base_view() -> explore.View:
     method, dim = (ss.explore_method or "UMAP").lower(), 3 if ss.explore_dim == "3D" else 2
-    return explore.View(c.dataset, c.backbone, None, c.blocks, int(ss.explore_n), c.seed, method, dim)
+    n = int(ss.get("explore_n", views.DEFAULT_N))
+    return explore.View(c.dataset, c.backbone, None, c.blocks, n, c.seed, method, dim)
 
 
-@st.fragment(run_every="3s")
+@st.fragment(run_every="2s")
 def background():
-    """Grid progress; reruns the page once a UMAP that is shown as a PCA preview is ready."""
     with common.guard():
-        _background()
-
-
-def _background():
-    v = base_view()
-    if not ss.get("explore_started"):
-        return
-    svc = explore.service()
-    before = ss.get("explore_waiting")  # [(view, progress)] of the charts on screen that are not final
-    now = [(w, views.progress_of(w)) for w, _ in before or []]
-    if now != (before or []):
-        ss.explore_waiting = [(w, p) for w, p in now if p != "ready"]
-        st.rerun(scope="app")  # features or UMAP of a chart on screen just became ready: redraw
-    if svc.warm == "warming" and v.method == "umap":
-        st.caption(":material/hourglass_top: warming up UMAP (one-time numba compilation, about a minute)")
-    if c.has_t:
-        done = set(explore.ready_grid(v))
-        badges = " ".join(f":{'green' if t in done else 'gray'}-badge[{t}]" for t in explore.grid(True))
-        st.markdown(f"Ready timesteps ({v.method.upper()}, {min(v.n, n_test):,} images): {badges}")
-    if before is None or before:
-        return  # the charts on screen come first; the timestep grid is queued once they are ready
-    ready, total = svc.ensure_grid(v)
-    if ready < total:
-        st.progress(ready / total, text=f"Precomputing the timestep grid in the background: {ready}/{total} "
-                    "(shared by all sessions, cached on disk)")  # fmt: skip
+        v = base_view()
+        before = ss.get("explore_waiting") or []  # [(view, progress)] of the charts on screen that are not final
+        now = [(w, views.progress_of(w)) for w, _ in before]
+        jump = False
+        for key, name in (("explore_t", "t"), ("explore_t2", "t2")):
+            want = ss.get(f"{key}_wanted")  # a t picked before it was ready: shown as soon as it is
+            if want is not None and views.progress_of(v.at(want)) == "ready":
+                ss[f"{key}_wanted"], jump = None, True
+                common.put(name, want)
+        feats = ss.get("explore_feats_wanted")  # neighbours wait for a view's features
+        if feats is not None and explore.features_ready(feats):
+            ss.explore_feats_wanted, jump = None, True
+        if jump or now != before:
+            ss.explore_waiting = [(w, p) for w, p in now if p != "ready"]
+            st.rerun(scope="app")  # a chart on screen just became ready: redraw it
+        if explore.service().warm == "warming" and v.method == "umap" and before:
+            st.caption(":material/hourglass_top: warming up UMAP (one-time compilation, about 10 s)")
+        if c.has_t and not before and not views.preparing(c.dataset, c.backbone):
+            ready, total = explore.service().ensure_grid(v)  # this view's grid, behind any user request
+            if ready < total:
+                st.progress(ready / total, text=f"Computing this view's timestep grid in the background: {ready}/{total}")
 
 
 @st.fragment
@@ -92,35 +79,33 @@ def explorer():
 
 def _explorer():
     v0 = base_view()
+    t = common.t_slider("Timestep t", "explore_t", "t", T0, base_view, ss.explore_owner) if c.has_t else None
     if c.has_t:
-        st.slider("Timestep t (0 = clean image, 999 = pure noise)", 0, 999, key="explore_t")
-    panels = [v0.at(ss.explore_t if c.has_t else None)]
-    if ss.explore_mode == "Two timesteps" and c.has_t:
-        ss.setdefault("explore_t2", 300)
-        st.slider("Second timestep", 0, 999, key="explore_t2")
-        panels.append(v0.at(ss.explore_t2))
-    elif ss.explore_mode == "Two backbones":
+        with st.popover("Custom t", icon=":material/edit:"):
+            st.number_input("Any timestep 0-999, computed on request", 0, 999, t, key="explore_custom")
+            st.button("Show this t", key="explore_custom_go", on_click=lambda: common.put("t", int(ss.explore_custom)))
+    panels = [v0.at(t)]
+    mode = ss.explore_mode
+    if mode == "timesteps" and c.has_t:
+        panels.append(v0.at(common.t_slider("Second timestep", "explore_t2", "t2", 300, base_view, ss.explore_owner)))
+    elif mode == "backbones":
         bbs = views.backbone_choices(c.dataset)
-        other = st.selectbox("Second backbone", list(bbs), key="explore_bb2")
-        _, _, has_t2 = views.block_choices(c.dataset, bbs[other])
-        panels.append(replace(panels[0], backbone=bbs[other], blocks=None, t=ss.explore_t if has_t2 else None))
-    if not ss.get("explore_started"):
-        if all(explore.layout(v) is None and explore.layout(replace(v, method="pca")) is None for v in panels):
-            st.info(
-                f"Nothing is computed for this view yet. Projecting extracts features for {v0.n:,} test images "
-                "(ddpm: about 5 ms per image on a CPU) and then computes the rest of the timestep grid in the background."
-            )
-            st.button(
-                "Project the images",
-                type="primary",
-                icon=":material/play_arrow:",
-                on_click=lambda: ss.update(explore_started=True),
-            )
+        other = st.selectbox("Second backbone", list(bbs), **common.bind("explore_bb2", "bb2", next(iter(bbs)), valid=bbs))
+        has_t2 = views.block_choices(c.dataset, bbs[other])[2]
+        panels.append(replace(panels[0], backbone=bbs[other], blocks=None, t=t if has_t2 else None))
+    common.sync_url()
+    if c.has_t and len(panels) == 1 and st.toggle("Play through the ready timesteps", key="explore_play"):
+        ready = views.grid_marks(v0)[1]
+        if len(ready) > 1:
+            frames = lambda: {r: explore.aligned_layout(v0.at(r)) for r in sorted(ready)}
+            make = lambda: animation.animated(frames(), views.points(v0), views.view_title(v0, None))
+            fig = views.remember("animate", (v0, tuple(sorted(ready))), make, 8)
+            st.plotly_chart(fig, key="explore_anim", config={"displaylogo": False})
             return
-        ss.explore_started = True
-    # linked selection: the chart whose selection changed last wins and every chart highlights it
+        st.info("Playing needs at least two ready timesteps for this view; they are being computed.")
     if ss.get("explore_sel_on") != (c.dataset, v0.n):  # positions index the sample of (dataset, n)
         ss.explore_sel_on, ss.explore_sel, ss.explore_seen = (c.dataset, v0.n), [], []
+    # linked selection: the chart whose selection changed last wins and every chart highlights it
     events = [views.selected_positions(ss.get(f"explore_chart_{i}")) for i in range(len(panels))]
     ss.explore_sel, ss.explore_seen = views.linked_selection(events, ss.get("explore_seen", []), ss.get("explore_sel", []))
     sel = ss.explore_sel
@@ -128,11 +113,17 @@ def _explorer():
     waiting, drawn = [], []
     for i, (col, v) in enumerate(zip(cols, panels)):
         with col:
-            shown = views.explore_layout(v, common.progress(f"features t={v.t}"), owner=f"{ss.explore_owner}-{i}")
+            shown = views.explore_layout(v, owner=f"{ss.explore_owner}-{i}")
             pts = views.points(v)
-            fig = figures.scatter(shown.xy, pts, sel, views.view_title(v, shown), uirevision=f"{v.dataset}{v.dim}{i}")
-            st.plotly_chart(fig, key=f"explore_chart_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                            config={"displaylogo": False, "scrollZoom": True})  # fmt: skip
+            if shown.status == "pending":
+                got = views.pending_progress(v)
+                st.info(f"Computing this view in the background ({views.view_title(v, shown)}); it appears here when ready.")
+                if got:
+                    st.progress(got[0] / max(got[1], 1), text=f"features {got[0]:,}/{got[1]:,} images")
+            else:
+                fig = views.scatter(v, shown, pts, sel, uirevision=f"{v.dataset}{v.dim}{i}")
+                st.plotly_chart(fig, key=f"explore_chart_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                                config={"displaylogo": False, "scrollZoom": True})  # fmt: skip
             if shown.error:
                 st.error(shown.error)
             st.caption(f"**{len(pts.idx):,} of {n_test:,}** test images shown (stratified by class){views.note(v, shown)}")
@@ -140,10 +131,19 @@ def _explorer():
                 waiting.append((v, views.progress_of(v)))
             drawn.append(v.at(shown.t))
     ss.explore_waiting = waiting
-    v = drawn[0]  # neighbours and table use the features on screen (on disk), never a pending t
+    details(drawn[0], sel, cols[1] if len(panels) == 1 else None)
+
+
+def details(v: explore.View, sel: list[int], side) -> None:
+    """Neighbours of a clicked point and the table of a selection: they read the features on screen (on disk)."""
+    if sel and not explore.features_ready(v):
+        explore.service().request([replace(v, method="pca")], owner=f"{ss.explore_owner}-feats")
+        ss.explore_feats_wanted = v
+        st.info("Neighbours and the selection table need this view's features; they are being computed in the background.")
+        return
     pts = views.points(v)
-    if len(panels) == 1:
-        with cols[1]:
+    if side is not None:
+        with side:
             if len(sel) >= 1:
                 imgs, caps = views.neighbour_strip(v, pts, sel[0])
                 st.image(views.big(imgs[0]), caption=caps[0], width=168)
@@ -152,9 +152,8 @@ def _explorer():
                 denoise_panel.panel(c, int(pts.idx[sel[0]]), ss.explore_t if c.has_t else None)  # issue 15: x0|x_t|x̂0
             else:
                 st.info("Click a point to see its image and its nearest neighbours.", icon=":material/touch_app:")
-    if sel and st.button("Clear selection", icon=":material/deselect:"):
-        ss.explore_sel = []
-        st.rerun(scope="fragment")
+    if sel:
+        st.button("Clear selection", icon=":material/deselect:", on_click=lambda: ss.update(explore_sel=[]))
     if len(sel) > 1:
         pred, source = common.predictions_for(c, v.t)
         st.subheader(f"{len(sel):,} selected" + (f" · predictions from few-shot {source}" if source else ""))

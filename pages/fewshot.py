@@ -17,8 +17,9 @@ st.caption(
 )
 STRATEGIES = ("random", "representative")
 VAL_SEEDS = 3  # validation shot sets behind the figure that guides choices
-ss.setdefault("fs_t", ss.get("explore_t", 50))
 ss.setdefault("fewshot_runs", [])
+if c.has_t:  # the t shown on Explore (the shared view state), unless changed here: then Explore follows
+    ss.fs_t = common.get("t", views.default_t(c.dataset, c.backbone), int)
 
 
 def pct(a) -> float:
@@ -54,8 +55,10 @@ with st.form("fewshot"):
     )
     seed = e.number_input("Seed", 0, 10_000, c.seed)
     if c.has_t:
-        st.slider("Timestep t", 0, 999, key="fs_t", help="The Timestep page finds the best one on validation data.")
-    go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        st.slider("Timestep t", 0, 999, key="fs_t", help="Shared with Explore. The Timestep page finds the best one on "
+                  "validation data.")  # fmt: skip
+    go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
+                               on_click=lambda: c.has_t and common.put("t", ss.fs_t))  # fmt: skip
 
 if go:
     with common.guard():
@@ -69,6 +72,11 @@ if go:
             "blocks": list(c.blocks) if c.blocks else None,
             "strategy": strategy,
         }
+        # the whole test split's features at this t may not be on disk yet: score at once on the prepared part
+        # (Explore's sample, a stratified prefix) while the rest is extracted in the background
+        params["test_limit"] = views.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
+        if params["test_limit"]:
+            views.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
         r = common.few_shot(key, progress=common.progress("features"))
         bar = common.progress("validation features")
@@ -126,6 +134,10 @@ with common.guard():
         m1.metric("Test accuracy", f"{run['accuracy']:.1f}%", gain, delta_color="off")
         m2.metric("Pixel baseline, same shots", f"{run['baseline']:.1f}%")
         m3.metric("Test images", f"{len(r['y_test']):,}")
+    if p.get("test_limit"):
+        n, of = p["test_limit"], len(ds.y_test)
+        st.caption(f"Scored on a stratified {n:,} of the {of:,} test images, the ones prepared at t={p['t']}; the rest "
+                   "are extracted in the background (sidebar): train again later to score on all.")  # fmt: skip
     y, pred = np.asarray(r["y_test"]), np.asarray(r["pred"])
     shot_idx = np.asarray(r["shot_idx"])
     if p["strategy"] == "representative":

@@ -1,9 +1,14 @@
-"""Timestep: which noise level t gives the best features, chosen on validation data (never on test)."""
+"""Timestep: which noise level t gives the best features, chosen on validation data (never on test).
+
+Sweeps run as background tasks (genclf.app.tasks): they continue across page switches and reloads, show
+done/total with an ETA, can be cancelled, and their results are cached on disk. The default sweep is
+computed ahead by `genclf prepare`, so it shows at once.
+"""
 
 import streamlit as st
 
 from genclf import experiments, heads
-from genclf.app import figures, tables, views
+from genclf.app import figures, prepare, tables, tasks
 from pages import common, denoise_panel
 
 ss = st.session_state
@@ -15,25 +20,18 @@ st.caption(
     "seeds. The best t is marked; the test split is never used to choose it. Fusing several t concatenates their features."
 )
 
-
-def sweep(params: tuple, progress=None) -> dict:
-    p = dict(params)
-    p["grid"] = [list(g) if isinstance(g, tuple) else g for g in p["grid"]]
-    p["blocks"] = list(p["blocks"]) if p["blocks"] else None
-    return views.remember("sweep_t", params, lambda: experiments.sweep_t(**p, progress=progress), 16)
-
-
 if not c.has_t:
     st.info(
         f"`{c.label}` has no timestep. Pick a diffusion backbone (ddpm) in the sidebar to sweep t.", icon=":material/info:"
     )
     st.stop()
 
+default = prepare.sweep_params(c.dataset, c.backbone, blocks=list(c.blocks) if c.blocks else None)
 with st.form("sweep"):
     a, b, d = st.columns(3)
-    head = a.selectbox("Head", heads.HEADS)
-    shots = b.number_input("Labeled images per class", 1, 100, 10)
-    seeds = d.number_input("Seeds", 1, 10, 3)
+    head = a.selectbox("Head", heads.HEADS, index=heads.HEADS.index(default["head"]))
+    shots = b.number_input("Labeled images per class", 1, 100, default["shots"])
+    seeds = d.number_input("Seeds", 1, 10, default["seeds"])
     grid = st.multiselect("Timesteps", list(range(0, 1000)), default=list(experiments.T_GRID))
     fuse = st.multiselect(
         "Also try fusing these timesteps (features concatenated)",
@@ -45,31 +43,45 @@ with st.form("sweep"):
 
 if go:
     cands = [int(t) for t in sorted(grid)] + ([sorted(int(t) for t in fuse)] if len(fuse) > 1 else [])
-    ss.sweep_params = (
-        ("dataset", c.dataset),
-        ("backbone", c.backbone),
-        ("head", head),
-        ("shots", int(shots)),
-        ("seeds", int(seeds)),
-        ("grid", tuple(tuple(x) if isinstance(x, list) else x for x in cands)),
-        ("blocks", c.blocks),
-    )
+    ss.sweep_params = {**default, "head": head, "shots": int(shots), "seeds": int(seeds), "grid": cands}
+    with common.guard():
+        if prepare.sweep_cached(ss.sweep_params) is None:
+            tasks.start("sweep", ss.sweep_params)
 
 params = ss.get("sweep_params")
-if not params or dict(params)["dataset"] != c.dataset or dict(params)["backbone"] != c.backbone:
-    st.info(
-        "Choose the head and the timesteps, then **Run the sweep**. Features for each t are cached on disk, so a "
-        "second sweep over the same t is quick.",
-        icon=":material/info:",
-    )
-    st.stop()
+if not params or (params["dataset"], params["backbone"]) != (c.dataset, c.backbone):
+    running = [t for t in tasks.running("sweep") if (t.spec["dataset"], t.spec["backbone"]) == (c.dataset, c.backbone)]
+    params = ss.sweep_params = running[0].spec if running else default  # a reload finds its running sweep again
+
+
+@st.fragment(run_every="2s")
+def progress():
+    task = tasks.find("sweep", params)
+    if task is not None and task.state == "running":
+        common.task_status(task, "Sweep running in the background (it continues if you leave this page)")
+    elif prepare.sweep_cached(params) is not None or (task is not None and task.state != "running"):
+        st.rerun(scope="app")
+
 
 with common.guard():
-    with st.spinner("Scoring each t on validation data (features are extracted once per t, then cached)…"):
-        res = sweep(params, progress=common.progress("timesteps × seeds"))
+    res = prepare.sweep_cached(params)
+    if res is None:
+        task = tasks.find("sweep", params)
+        if task is not None and task.state == "running":
+            progress()
+        else:
+            if task is not None and task.state in ("failed", "cancelled"):
+                common.task_status(task, "The last sweep")
+            st.info(
+                "Choose the head and the timesteps, then **Run the sweep**. It runs in the background; features for "
+                "each t are cached on disk, so a second sweep over the same t is quick. (`genclf prepare` computes "
+                "the default one ahead.)",
+                icon=":material/info:",
+            )
+        st.stop()
     single, fused = tables.sweep_table(res)
     best = int(single.loc[single["accuracy"].idxmax(), "t"])
-    p = dict(params)
+    st.caption(f"{params['head']} · {params['shots']} per class · {params['seeds']} seeds · validation split")
     st.plotly_chart(figures.t_curve_figure(single, std="std"), key="t_curve")
     denoise_panel.strip(c, single["t"].tolist())  # issue 15: x_t and x̂0 of one image at every swept t
     a, b, d = st.columns([1, 1, 2])
@@ -77,11 +89,11 @@ with common.guard():
     b.metric("Validation accuracy at best t", f"{single['accuracy'].max():.1f}%")
     if res.get("best_t_cv") is not None and not isinstance(res["best_t_cv"], list):
         d.caption(
-            f"Picking t by cross-validation inside the {p['shots']} shots alone (no validation labels) gives "
+            f"Picking t by cross-validation inside the {params['shots']} shots alone (no validation labels) gives "
             f"t={res['best_t_cv']}."
         )
     if d.button(f"Use t={best} in Explore and Few-shot", type="primary", icon=":material/arrow_forward:"):
-        ss.explore_t = ss.fs_t = best
+        common.put("t", best)
         st.switch_page("pages/explore.py")
     if len(fused):
         f = fused.iloc[0]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genclf import explore
+from genclf import explore, features
 from genclf.app import figures, tables, views
 from genclf.data import upload
 from genclf.errors import GenclfError
@@ -37,10 +37,12 @@ def navigation_only(monkeypatch):
 @pytest.fixture
 def app_env(use_tiny_runs, monkeypatch, tmp_path):
     for k, v in {"GENCLF_PROJECTION": "pca", "GENCLF_PRECOMPUTE": "inline", "GENCLF_NO_WARMUP": "1",
-                 "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
-                 "GENCLF_DATA_DIR": str(tmp_path / "data")}.items():  # fmt: skip
+                 "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50,500", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
+                 "GENCLF_DATA_DIR": str(tmp_path / "data"), "GENCLF_AUTOPREPARE": "0"}.items():  # fmt: skip
         monkeypatch.setenv(k, v)
     views._REMEMBERED.clear()
+    explore.layouts._MEMO.clear()  # in-memory layouts and features outlive a test's cache dir
+    features._MEMO.clear()
     # prefill: the default Explore view is on disk before the page opens
     explore.compute(explore.View("digits", "ddpm", t=50, n=views.DEFAULT_N, method="pca"))
     return tmp_path
@@ -66,40 +68,115 @@ def _charts(at: AppTest) -> list:
     ]
 
 
+def _title(at: AppTest) -> str:
+    """The title of the first Explore chart (from the plotly spec the page sent)."""
+    import json
+
+    return json.loads(_charts(at)[0].proto.spec)["layout"]["title"]["text"]
+
+
 def test_frame_sidebar_and_explore(app_env):
     at = _open()
     assert at.title[0].value == "Explore" and at.caption[0].value.startswith("Each dot")
     assert at.selectbox(key="dataset").value == "digits" and at.selectbox(key="backbone_label").value == "ddpm"
     assert "pixels" in at.selectbox(key="backbone_label").options
-    assert not any(b.label == "Project the images" for b in at.button)  # cached: no start gate
+    assert not at.button or not any(b.label == "Project the images" for b in at.button)  # no click needed
     assert any("360 of 360" in c.value for c in at.caption)  # the point count is always shown
-    at.slider(key="explore_t").set_value(500).run()
+    at.select_slider(key="explore_t").set_value(500).run()
     _ok(at)
+    assert at.query_params["t"] == "500" and "t=500" in _title(at)
     at.segmented_control(key="explore_dim").set_value("3D").run()
     _ok(at)
     at.segmented_control(key="explore_dim").set_value("2D").run()
-    at.selectbox(key="explore_mode").set_value("Two timesteps").run()
+    at.selectbox(key="explore_mode").set_value("timesteps").run()
     _ok(at)
-    assert at.slider(key="explore_t2").value == 300
+    assert at.select_slider(key="explore_t2").value == 300 or at.query_params["t2"] == "300"
     at.session_state["explore_sel"] = [0, 5, 9]  # what a lasso in either chart sets
     at.run()
     _ok(at)
     assert any("3 selected" in s.value for s in at.subheader)
-    at.selectbox(key="explore_mode").set_value("Two backbones").run()
+    at.selectbox(key="explore_mode").set_value("backbones").run()
     _ok(at)
 
 
-def test_explore_start_gate_then_backbone_without_t(app_env):
+def test_a_t_that_is_not_ready_snaps_to_a_ready_one_then_follows(app_env, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setenv("GENCLF_PRECOMPUTE", "thread")
+    svc, gate = explore.Service("thread"), threading.Event()
+    real = svc._do
+    monkeypatch.setattr(svc, "_do", lambda v: (gate.wait(120), real(v)))
+    monkeypatch.setattr(explore.precompute, "_SERVICE", svc)
+    at = _open()
+    slider = at.select_slider(key="explore_t")
+    assert slider.value == 50 and list(slider.options) == ["0", "50✓", "500"]  # the grid, ready t marked
+    slider.set_value(500).run()
+    _ok(at)
+    assert at.session_state["explore_t_wanted"] == 500 and at.query_params["t"] == "50"  # snapped; 500 goes first
+    assert any(v.t == 500 for v, st in svc._state.items() if st in ("queued", "running"))
+    gate.set()
+    deadline = time.time() + 120
+    while svc.pending() and time.time() < deadline:
+        time.sleep(0.2)
+    at.run()  # the background fragment sees 500 ready and shows it
+    _ok(at)
+    assert at.query_params["t"] == "500" and at.select_slider(key="explore_t").value == 500
+
+
+def test_play_animates_through_the_ready_timesteps(app_env):
+    import json
+
+    at = _open()
+    at.run()  # the (inline) background grid is ready now
+    at.toggle(key="explore_play").set_value(True).run()
+    _ok(at)
+    spec = json.loads(_charts(at)[0].proto.spec)
+    assert [f["name"] for f in spec["frames"]] == ["0", "50", "500"]  # one frame per ready t, played in the browser
+    assert spec["layout"]["updatemenus"][0]["buttons"][0]["method"] == "animate"
+
+
+def test_explore_needs_no_click_then_backbone_without_t(app_env):
     at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state["backbone_label"] = "vae"  # nothing cached for vae: the page must ask first
+    at.query_params["backbone"] = "vae"  # nothing cached for vae: computed by the (inline) service, no button
     at.run()
     _ok(at)
-    assert "explore_t" not in [s.key for s in at.slider], [s.key for s in at.slider]
-    gate = [b for b in at.button if b.label == "Project the images"]
-    assert gate, "an uncomputed view must ask before extracting features"
-    gate[0].click().run()
-    _ok(at)
+    assert "explore_t" not in [s.key for s in at.select_slider]
+    assert not any(b.label == "Project the images" for b in at.button)
     assert any("360 of 360" in c.value for c in at.caption)
+
+
+def test_the_url_reproduces_the_view_and_t_is_shared_with_fewshot(app_env):
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in {"t": "0", "dim": "3D", "proj": "pca", "mode": "timesteps", "t2": "500", "seed": "3"}.items():
+        at.query_params[k] = v
+    at.run()
+    _ok(at)
+    assert at.select_slider(key="explore_t").value == 0 and at.segmented_control(key="explore_dim").value == "3D"
+    assert at.selectbox(key="explore_mode").value == "timesteps" and at.select_slider(key="explore_t2").value == 500
+    assert at.number_input(key="seed").value == 3
+    want = {"dataset": "digits", "backbone": "ddpm", "t": "0", "dim": "3D", "proj": "pca", "mode": "timesteps", "t2": "500"}
+    assert want.items() <= dict(at.query_params).items()  # the URL says everything, defaults included
+    at.switch_page("pages/fewshot.py").run()
+    _ok(at)
+    assert at.slider(key="fs_t").value == 0  # Few-shot trains at the t shown on Explore
+    at.slider(key="fs_t").set_value(500)
+    at.button[0].click().run()  # ... unless changed there: then it is the shared t
+    _ok(at)
+    assert dict(at.session_state["fewshot_runs"][-1]["params"])["t"] == 500
+    at.switch_page("pages/explore.py").run()
+    _ok(at)
+    assert at.select_slider(key="explore_t").value == 500 and at.segmented_control(key="explore_dim").value == "3D"
+    assert at.query_params["t"] == "500"
+
+
+def test_custom_t_is_computed_on_request(app_env):
+    at = _open()
+    at.number_input(key="explore_custom").set_value(123)
+    [b for b in at.button if b.label == "Show this t"][0].click().run()
+    _ok(at)
+    assert at.query_params["t"] == "123" and at.select_slider(key="explore_t").value == 50  # off the grid: nearest shown
+    assert explore.layout(explore.View("digits", "ddpm", t=123, n=views.DEFAULT_N, method="pca")) is not None
 
 
 def test_fewshot_trains_and_keeps_history(app_env):
@@ -132,18 +209,43 @@ def test_fewshot_too_many_shots_shows_the_remedy(app_env):
     assert at.error and "use k <=" in at.error[0].value, [e.value for e in at.error]
 
 
-def test_timestep_sweep_and_use_this_t(app_env):
-    at = _open("timestep")
-    at.multiselect[0].set_value([0, 50, 500])
-    at.number_input[1].set_value(1)
-    at.button[0].click().run()
+def test_timestep_shows_the_prepared_sweep_at_once_and_sends_t(app_env):
+    from genclf.app import prepare
+
+    prepare.sweep(prepare.sweep_params("digits", "ddpm", shots=2, seeds=1, grid=[0, 50, 500]))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("pages/timestep.py")
+    at.session_state["sweep_params"] = prepare.sweep_params("digits", "ddpm", shots=2, seeds=1, grid=[0, 50, 500])
+    at.run()
     _ok(at)
     best = int(at.metric[0].value)
     assert best in (0, 50, 500)
-    use = [b for b in at.button if b.label.startswith("Use t=")]
-    use[0].click().run()
+    [b for b in at.button if b.label.startswith("Use t=")][0].click().run()
     _ok(at)
-    assert at.session_state["explore_t"] == best and at.title[0].value == "Explore"
+    assert at.query_params["t"] == str(best) and at.title[0].value == "Explore"
+
+
+def test_timestep_sweep_runs_in_the_background(app_env):
+    import time
+
+    from genclf.app import prepare, tasks
+
+    at = _open("timestep")
+    assert any("Run the sweep" in i.value for i in at.info)  # nothing computed yet: the page says what to do
+    at.multiselect[0].set_value([0, 500])
+    at.number_input[1].set_value(1)
+    at.button[0].click().run()
+    _ok(at)
+    params = at.session_state["sweep_params"]
+    task = tasks.find("sweep", params)
+    assert task is not None and task.kind == "sweep"  # a background process, not this script run
+    deadline = time.time() + 240
+    while prepare.sweep_cached(params) is None and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    _ok(at)
+    assert int(at.metric[0].value) in (0, 500)
 
 
 def test_timestep_without_t_explains(app_env):

@@ -1,8 +1,10 @@
 """Real-browser end-to-end test: `streamlit run app.py` driven by playwright through Debian's chromium.
 
-1. Tiny backbones trained on `digits`: Explore -> move the t slider -> the chart changes -> Few-shot ->
-   train a head -> an accuracy appears.
-2. Fashion-MNIST with the `pixels` backbone (no weights needed): click a point -> its thumbnail and
+1. Tiny backbones trained on `digits`: Explore shows a chart without a click -> move the t slider -> the
+   chart changes -> Few-shot -> train a head -> an accuracy appears.
+2. The view state: t set on Explore is still there after visiting Few-shot and after a reload, and the URL
+   opened in a fresh browser context reproduces the view.
+3. Fashion-MNIST with the `pixels` backbone (no weights needed): click a point -> its thumbnail and
    neighbours; lasso -> the st-aggrid table with thumbnails; Few-shot -> an accuracy. Its screenshots are
    copied to docs/ (the README's).
 Both use PCA (no UMAP JIT in tests). Each step's screenshot goes to artifacts/browser/.
@@ -52,7 +54,8 @@ def _streamlit(tmp_path: Path, **env_overrides: str):
     """`streamlit run app.py` on a free 127.0.0.1 port; yields its URL."""
     port = _free_port()
     env = {**os.environ, "GENCLF_CACHE_DIR": str(tmp_path / "cache"), "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
-           "GENCLF_PROJECTION": "pca", "GENCLF_NO_WARMUP": "1", "GENCLF_GRID": "0,50,500", **env_overrides}  # fmt: skip
+           "GENCLF_PROJECTION": "pca", "GENCLF_NO_WARMUP": "1", "GENCLF_GRID": "0,50,500", "GENCLF_AUTOPREPARE": "0",
+           **env_overrides}  # fmt: skip
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
     log_path = tmp_path / "streamlit.log"
@@ -105,11 +108,8 @@ def test_explore_then_fewshot(server):
         page.set_default_timeout(120_000)
         page.goto(server)
         expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=120_000)
-        start = page.get_by_role("button", name="Project the images")
-        start.wait_for()
-        page.screenshot(path=ART / "01-explore-open.png", full_page=True)
-        start.click()
         page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g.data; }")
+        page.screenshot(path=ART / "01-explore-open.png", full_page=True)  # no click: the chart is there
         page.wait_for_timeout(800)
         before = _chart_state(page)
         assert "t=50" in before
@@ -117,11 +117,8 @@ def test_explore_then_fewshot(server):
 
         thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Timestep").get_by_role("slider")
         thumb.focus()
-        thumb.press("End")  # t = 999
-        page.wait_for_function(
-            "() => { const g = document.querySelector('.js-plotly-plot');"
-            " return g && g.layout && JSON.stringify(g.layout.title).includes('t=999'); }"
-        )
+        thumb.press("End")  # t = 500, the grid's last (shown at once when ready, else as soon as it is computed)
+        _title_has(page, "t=500 ")
         page.wait_for_timeout(800)
         after = _chart_state(page)
         assert after != before, "the chart did not change after moving the slider"
@@ -136,6 +133,66 @@ def test_explore_then_fewshot(server):
         assert value.endswith("%") and 0 <= float(value.rstrip("%")) <= 100
         page.wait_for_timeout(1000)
         page.screenshot(path=ART / "04-fewshot-trained.png", full_page=True)
+        browser.close()
+
+
+def _title_has(page, text: str, timeout_ms: int = 120_000) -> None:
+    page.wait_for_function(
+        "(w) => { const g = document.querySelector('.js-plotly-plot');"
+        " return !!(g && g.layout && JSON.stringify(g.layout.title).includes(w)); }",
+        arg=text,
+        timeout=timeout_ms,
+    )
+
+
+def _slider_value(page, label: str) -> str:
+    """The value a slider shows above its thumb (a select slider's label, e.g. '0✓')."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_test_id("stSliderThumbValue").inner_text()
+
+
+IS_3D = "() => { const g = document.querySelector('.js-plotly-plot'); return !!(g && g._fullData && g._fullData.length" \
+        " && g._fullData[0].type === 'scatter3d'); }"  # fmt: skip
+
+
+def test_t_survives_fewshot_and_reload_and_the_url_reproduces_the_view(server):
+    """Set t (and 3D) on Explore -> Few-shot trains at that t -> back on Explore and after a reload it is still
+    there -> the URL, opened in a new browser context (a new session), draws the same chart."""
+    from playwright.sync_api import sync_playwright
+
+    ART.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1200})
+        page.set_default_timeout(120_000)
+        page.goto(server)
+        _title_has(page, "t=50 ")
+        thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Timestep").get_by_role("slider")
+        thumb.focus()
+        thumb.press("Home")  # t = 0
+        _title_has(page, "t=0 ")
+        page.get_by_text("3D", exact=True).first.click()
+        page.wait_for_function(IS_3D)
+        page.wait_for_function("() => location.search.includes('t=0') && location.search.includes('dim=3D')")
+        page.get_by_test_id("stSidebarNav").get_by_text("Few-shot").click()
+        page.get_by_role("heading", name="Few-shot").wait_for()
+        assert _slider_value(page, "Timestep") == "0"  # Few-shot trains at the t shown on Explore
+        page.get_by_test_id("stSidebarNav").get_by_text("Explore").click()
+        _title_has(page, "t=0 ")
+        page.wait_for_function(IS_3D)
+        assert _slider_value(page, "Timestep").startswith("0")
+        page.reload()
+        _title_has(page, "t=0 ")
+        page.wait_for_function(IS_3D)
+        page.wait_for_timeout(1000)
+        url, state = page.url, _chart_state(page)
+        assert "t=0" in url and "dim=3D" in url and "dataset=digits" in url
+        page.screenshot(path=ART / "05-state-after-reload.png", full_page=True)
+        other = browser.new_context(viewport={"width": 1440, "height": 1200}).new_page()
+        other.goto(url)
+        _title_has(other, "t=0 ")
+        other.wait_for_function(IS_3D)
+        other.wait_for_timeout(1000)
+        assert _chart_state(other) == state  # the same view: same title, same coordinates
         browser.close()
 
 
@@ -163,7 +220,6 @@ def test_fashion_tour_click_lasso_fewshot(tmp_path):
         page = browser.new_page(viewport={"width": 1440, "height": 1500})
         page.set_default_timeout(180_000)
         page.goto(url)
-        page.get_by_role("button", name="Project the images").click()
         page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullData; }")
         page.wait_for_timeout(1500)
         x, y = _plot_points(page)["pts"][0]

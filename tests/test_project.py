@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from genclf import explore
+from genclf import explore, features
 from genclf.errors import GenclfError
 from genclf.explore import precompute as service_mod
 
@@ -19,6 +20,8 @@ def pca_env(use_tiny_runs, monkeypatch):
     monkeypatch.setenv("GENCLF_PROJECTION", "pca")
     monkeypatch.setenv("GENCLF_NO_WARMUP", "1")
     monkeypatch.setenv("GENCLF_GRID", "0,50,500")
+    features._MEMO.clear()  # (in-memory features outlive a test's cache dir)
+    explore.layouts._MEMO.clear()
     return use_tiny_runs
 
 
@@ -113,7 +116,7 @@ def test_service_inline_and_thread(pca_env):
 
 def test_service_runs_the_users_view_before_the_grid(pca_env, monkeypatch):
     order = []
-    monkeypatch.setattr(service_mod, "_job", lambda view: order.append(view["t"]))
+    monkeypatch.setattr(service_mod, "_job", lambda view, progress=None: order.append(view["t"]))
     svc = explore.Service("thread")
     gate = threading.Event()
     real = svc._do
@@ -138,6 +141,7 @@ def test_a_new_t_shows_the_nearest_ready_layout_at_once(pca_env, monkeypatch):
     v = explore.View("digits", "ddpm", n=120, method="pca")
     for t in (0, 50):
         explore.compute(v.at(t))
+    monkeypatch.setenv("GENCLF_PRECOMPUTE", "thread")
     svc = explore.Service("thread")
     monkeypatch.setattr(service_mod, "_SERVICE", svc)
     gate = threading.Event()
@@ -154,6 +158,57 @@ def test_a_new_t_shows_the_nearest_ready_layout_at_once(pca_env, monkeypatch):
     while views.progress_of(v.at(70)) != "ready" and time.time() < deadline:
         time.sleep(0.05)
     assert views.explore_layout(v.at(70)).status == "ready"
+
+
+def test_pca_with_cached_features_never_waits_behind_the_worker(pca_env, monkeypatch):
+    from genclf.app import views
+
+    v = explore.View("digits", "ddpm", n=120, method="umap")
+    explore.feats(v.at(60))  # features on disk, no layout
+    monkeypatch.setenv("GENCLF_PRECOMPUTE", "thread")
+    svc = explore.Service("thread")
+    monkeypatch.setattr(service_mod, "_SERVICE", svc)
+    gate = threading.Event()
+    monkeypatch.setattr(svc, "_do", lambda view: gate.wait(30))  # the worker is stuck on something long
+    svc.submit(v.at(0), priority=1)
+    shown = views.explore_layout(v.at(60), owner="s1")
+    assert (shown.status, shown.method, shown.t) == ("preview", "pca", 60)  # PCA now, UMAP queued
+    assert views.explore_layout(replace(v.at(60), method="pca")).status == "ready"
+    assert svc.state(v.at(60)) == "queued"
+    gate.set()
+
+
+def test_nothing_ready_is_pending_never_computed_in_the_page(pca_env, monkeypatch):
+    from genclf.app import views
+
+    monkeypatch.setenv("GENCLF_PRECOMPUTE", "thread")
+    svc = explore.Service("thread")
+    monkeypatch.setattr(service_mod, "_SERVICE", svc)
+    gate = threading.Event()
+    monkeypatch.setattr(svc, "_do", lambda view: gate.wait(30))
+    v = explore.View("digits", "vae", n=120, method="pca")
+    shown = views.explore_layout(v, owner="s1")
+    assert shown.status == "pending" and shown.xy.shape == (0, 2) and not explore.features_ready(v)
+    assert svc.state(v) == "queued" or svc.state(v) == "running"
+    gate.set()
+
+
+def test_process_worker_computes_and_reports_progress(pca_env, monkeypatch):
+    v = explore.View("digits", "ddpm", t=20, n=150, method="pca")
+    svc = explore.Service("process")
+    seen = []
+    call = explore.Worker.call
+    monkeypatch.setattr(explore.Worker, "call", lambda self, msg, cb=None: call(self, msg, lambda d, t: seen.append((d, t))))
+    try:
+        assert svc.submit(v) == "queued"
+        deadline = time.time() + 180
+        while svc.state(v) not in ("done",) and not (svc.state(v) or "").startswith("error") and time.time() < deadline:
+            time.sleep(0.1)
+        assert svc.state(v) == "done" and explore.layout(v) is not None
+        assert seen and seen[-1][0] == seen[-1][1]  # the worker's extraction progress reached the service
+    finally:
+        if svc._pool is not None:
+            svc._pool.close()
 
 
 def test_warm_up_is_off_in_tests(monkeypatch):

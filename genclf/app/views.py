@@ -8,6 +8,7 @@ Timestep tables come from genclf.tables.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,30 +17,34 @@ import numpy as np
 import pandas as pd
 
 from genclf import data, explore, features
+from genclf.app import prepare
 from genclf.backbones import available
 from genclf.data import images
 
 N_RANGE = (1000, 10000)
-DEFAULT_N = 2000
+DEFAULT_N = prepare.DEFAULT_N
 TABLE_ROWS = 300  # thumbnails in the selection table; the count above it says how many were selected
 
 # ------------------------------------------------------------------ memo
 
-_REMEMBERED: OrderedDict[tuple, object] = OrderedDict()
+_REMEMBERED: dict[str, OrderedDict] = {}  # kind -> LRU of its results
+_REMEMBER_LOCK = threading.Lock()  # sessions run in threads of one process
 
 
 def remember(kind: str, params: tuple, fn, max_entries: int = 64):
-    """Process-wide LRU memo of a result by (kind, hashable params), shared by sessions.
+    """Process-wide LRU memo of a result by (kind, hashable params), shared by sessions; `max_entries` per kind.
 
     Used instead of st.cache_data where the call reports progress into the page (Streamlit cannot replay that)."""
-    k = (kind, params)
-    if k in _REMEMBERED:
-        _REMEMBERED.move_to_end(k)
-        return _REMEMBERED[k]
-    out = fn()
-    _REMEMBERED[k] = out
-    while len(_REMEMBERED) > max_entries:
-        _REMEMBERED.popitem(last=False)
+    with _REMEMBER_LOCK:
+        memo = _REMEMBERED.setdefault(kind, OrderedDict())
+        if params in memo:
+            memo.move_to_end(params)
+            return memo[params]
+    out = fn()  # outside the lock: two sessions may compute the same thing once each, never wait on each other
+    with _REMEMBER_LOCK:
+        memo[params] = out
+        while len(memo) > max_entries:
+            memo.popitem(last=False)
     return out
 
 
@@ -121,18 +126,21 @@ def nearest_ready(v: explore.View) -> tuple[int, np.ndarray] | None:
     return t, explore.aligned_layout(v.at(t))
 
 
-def explore_layout(v: explore.View, progress=None, owner: str | None = None) -> Shown:
-    """A layout to draw for view `v` now, never waiting on UMAP, and on feature extraction only when there
-    is nothing else to show. Missing pieces are requested from the background service (see Shown)."""
+def explore_layout(v: explore.View, owner: str | None = None) -> Shown:
+    """A layout to draw for view `v` now; never waits on feature extraction or UMAP (cache-first).
+
+    Ready (memory, disk or shipped) -> drawn. Features on disk -> its PCA is computed here (a fraction of a
+    second, never queued behind background work), shown as a preview while UMAP computes. Otherwise the
+    view is requested from the background service and the nearest ready timestep is shown ('nearest'),
+    or nothing yet ('pending', an empty layout)."""
     svc = explore.service()
     xy = explore.layout(v)
     if xy is not None:
         return Shown(explore.align(v, xy), "ready", v.t, v.method)
     pca_view = replace(v, method="pca")
     pca_xy = explore.layout(pca_view)
-    near = nearest_ready(v) if pca_xy is None else None
-    if pca_xy is None and near is None:  # nothing to show yet: extract here, with a progress bar
-        pca_xy = explore.compute(pca_view, progress)
+    if pca_xy is None and explore.features_ready(v):
+        pca_xy = explore.compute(pca_view)
     if pca_xy is not None:
         if v.method == "pca":
             return Shown(explore.align(v, pca_xy), "ready", v.t, "pca")
@@ -144,10 +152,45 @@ def explore_layout(v: explore.View, progress=None, owner: str | None = None) -> 
         svc.request([pca_view] if v.method == "pca" else [pca_view, v], owner)
         if explore.layout(v) is not None:
             return Shown(explore.align(v, explore.layout(v)), "ready", v.t, v.method)
-        shown = Shown(near[1], "nearest", near[0], v.method)
+        near = nearest_ready(v)
+        if near is not None:
+            shown = Shown(near[1], "nearest", near[0], v.method)
+        else:
+            shown = Shown(np.zeros((0, v.dim), np.float32), "pending", v.t, v.method)
     errors = [s for s in (svc.state(v), svc.state(pca_view)) if (s or "").startswith("error")]
     shown.error = errors[0].removeprefix("error: ") if errors else ""
     return shown
+
+
+def pending_progress(v: explore.View) -> tuple[int, int] | None:
+    """(images extracted, total) of the background job behind a view on screen, when it is extracting."""
+    svc = explore.service()
+    return svc.progress(replace(v, method="pca")) or svc.progress(v)
+
+
+def default_t(dataset: str, backbone: str) -> int | None:
+    """Explore's and Few-shot's default timestep: the best validation t of the default Timestep sweep."""
+    return prepare.default_t(dataset, backbone)
+
+
+def grid_marks(v: explore.View) -> tuple[tuple[int, ...], set[int]]:
+    """(the timestep grid, the grid t whose layout for this view is ready)."""
+    return tuple(explore.grid(True)), set(explore.ready_grid(v))
+
+
+def snap(t: int, ready: set[int]) -> int:
+    """The ready t nearest to t (t itself when ready or when nothing is)."""
+    return t if t in ready or not ready else min(ready, key=lambda r: (abs(r - t), r))
+
+
+def scatter(v: explore.View, shown: Shown, pts: Points, sel: list[int], uirevision: str):
+    """The Explore chart, memoised process-wide by what it draws: sessions showing the same view share one figure
+    object (building a plotly figure costs more than the rest of a slider move)."""
+    from genclf.app import figures
+
+    key = (v, shown.status, shown.t, shown.method, hash(shown.xy.tobytes()), tuple(sel), uirevision)
+    make = lambda: figures.scatter(shown.xy, pts, sel, view_title(v, shown), uirevision=uirevision)
+    return remember("scatter", key, make, 256)
 
 
 def note(v: explore.View, shown: Shown) -> str:
@@ -156,6 +199,7 @@ def note(v: explore.View, shown: Shown) -> str:
         "ready": "",
         "preview": " · UMAP is computing in the background; this is PCA meanwhile",
         "nearest": f" · t={v.t} is computing in the background; this is the nearest ready t",
+        "pending": " · computing in the background",
     }[shown.status]
 
 
@@ -200,8 +244,11 @@ def linked_selection(events: list[list[int]], seen: list[list[int]], current: li
     return current, seen[: len(events)]
 
 
-def view_title(v: explore.View, shown: Shown) -> str:
+def view_title(v: explore.View, shown: Shown | None) -> str:
+    """'ddpm · t=50 · UMAP' for what a chart shows (no t when `shown` is None: an animation over t)."""
     name = v.backbone.rstrip("/").split("/")[-1]
+    if shown is None:
+        return f"{name} · {v.method.upper()}"
     t = "" if shown.t is None else f" · t={shown.t}" + (f" (t={v.t} computing)" if shown.t != v.t else "")
     return f"{name}{t} · {shown.method.upper()}"
 
@@ -260,6 +307,29 @@ def neighbour_strip(v: explore.View, pts: Points, position: int, k: int = 8) -> 
 
 
 # ------------------------------------------------------------------ few-shot
+
+
+def fewshot_test_limit(dataset: str, backbone: str, t, blocks) -> int | None:
+    """How many test images a Few-shot run can score on at once: None (the whole split) when its features at t are
+    cached, or when too few are (then the run extracts them); else the largest cached prefix of the test split's
+    order (at least N_RANGE[0] images: Explore's samples, prepared at every grid t)."""
+    if features.is_cached(dataset, backbone, t, blocks, "test", None):
+        return None
+    ds, bb = data.load(dataset), features.backbone(backbone, dataset)
+    n = 0
+    for i in range(features.n_chunks(ds, len(ds.y_test))):
+        if not features.chunk_cached(bb, ds, i, t, blocks):
+            break
+        n = min(len(ds.y_test), (i + 1) * features.CHUNK)
+    return n if n >= N_RANGE[0] else None
+
+
+def prepare_test_split(dataset: str, backbone: str, t, blocks):
+    """Extract the whole test split's features at t in the background (shared; returns the task)."""
+    from genclf.app import tasks
+
+    spec = {"dataset": dataset, "backbone": backbone, "t": t, "blocks": list(blocks) if blocks else None, "split": "test"}
+    return tasks.start("features", spec)
 
 
 def per_class_accuracy(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -336,3 +406,27 @@ def examples(name: str, per: int = 10, scale: int = 2) -> np.ndarray:
     rows = [ds.x_train[np.flatnonzero(ds.y_train == c)[:per]] for c in range(min(ds.n_classes, 20))]
     pad = [np.concatenate([r, np.full((per - len(r), *ds.shape), 255, np.uint8)]) for r in rows]
     return images.grid(np.concatenate(pad), cols=per, scale=scale)
+
+
+# ------------------------------------------------------------------ background preparation
+
+_AUTOPREPARED: set[str] = set()
+
+
+def autoprepare(dataset: str) -> None:
+    """Start (once per server process) the background preparation of a dataset's backbones; shared by every session.
+
+    The task process checks what is on disk and computes only what is missing (genclf.app.prepare)."""
+    from genclf.app import tasks
+
+    if dataset in _AUTOPREPARED or dataset not in dataset_choices():
+        return
+    _AUTOPREPARED.add(dataset)
+    tasks.start("prepare", {"dataset": dataset, "backbones": list(backbone_choices(dataset).values())})
+
+
+def preparing(dataset: str, backbone: str) -> bool:
+    """Whether a background preparation of this dataset and backbone is running (it computes the grid)."""
+    from genclf.app import tasks
+
+    return any(t.spec.get("dataset") == dataset and backbone in t.spec.get("backbones", []) for t in tasks.running("prepare"))

@@ -73,6 +73,7 @@ def build_parser() -> Parser:
     evaluate.add_commands(sub)
     for verb in COMPUTE_VERBS:  # also accepted after the verb: `genclf train --threads 1 ...`
         sub.choices[verb].add_argument("--threads", default=argparse.SUPPRESS, **threads)
+    __import__("genclf.cli.prepare", fromlist=["add_command"]).add_command(sub)
     return p
 
 

@@ -6,11 +6,13 @@
     xy = explore.compute(v)           # features -> projection, cached (kind "projection")
     explore.service().request(v)      # queue it for the shared background worker
 
-Submodules, lowest first: `projection` (pure maths: PCA, UMAP, Procrustes), `layouts` (views, cache
-keys, alignment along t), `precompute` (the priority queue and its worker process).
+Submodules, lowest first: `projection` (pure maths: PCA, UMAP, Procrustes), `shipped` (layouts that
+ship with the package), `layouts` (views, cache keys, alignment along t), `precompute` (the on-demand
+priority queue and its worker process).
 May import data, backbones, cache and features; never experiments, app or cli.
 """
 
+from genclf.explore import shipped
 from genclf.explore.layouts import (
     T_GRID,
     View,
@@ -20,6 +22,7 @@ from genclf.explore.layouts import (
     compute,
     default_method,
     feats,
+    features_ready,
     grid,
     key,
     layout,
@@ -28,11 +31,11 @@ from genclf.explore.layouts import (
     ready_grid,
     sample,
 )
-from genclf.explore.precompute import Service, Worker, service, warm_up
-from genclf.explore.projection import METHODS, N_EPOCHS, PCA_BEFORE_UMAP, embed, pca, prep, procrustes, umap_embed
+from genclf.explore.precompute import Service, Worker, child_env, service, warm_up
+from genclf.explore.projection import METHODS, N_EPOCHS, PCA_BEFORE_UMAP, embed, knn, pca, prep, procrustes, umap_embed
 
 __all__ = [
     "METHODS", "N_EPOCHS", "PCA_BEFORE_UMAP", "T_GRID", "Service", "View", "Worker", "align", "aligned_layout", "check",
-    "compute", "default_method", "embed", "feats", "grid", "key", "layout", "parts", "pca", "prep", "preview",
-    "procrustes", "ready_grid", "sample", "service", "umap_embed", "warm_up",
+    "child_env", "compute", "default_method", "embed", "feats", "features_ready", "grid", "key", "knn", "layout", "parts",
+    "pca", "prep", "preview", "procrustes", "ready_grid", "sample", "service", "shipped", "umap_embed", "warm_up",
 ]  # fmt: skip

@@ -5,8 +5,10 @@
     xy = compute(v)                # features -> projection, cached (kind "projection")
     aligned_layout(v)              # the same, rotated/flipped onto its neighbours (see below)
 
-The points are a fixed stratified subset of the test split (`features.subset_indices`), so every
-t, backbone and method projects the *same* images and layouts can be compared point by point.
+The points are a fixed stratified subset of the test split (`features.subset_indices`: a prefix of
+the split's fixed stratified order, so the 2,000-image sample is part of the 5,000-image one and its
+features are reused), so every t, backbone and method projects the *same* images and layouts can be
+compared point by point. `layout` also serves the layouts shipped with the package (`shipped`).
 
 Stable scrubbing (clusters must not jump or flip between neighbouring t):
 - UMAP is initialised from PCA of the same features, so its orientation follows the data;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
@@ -28,11 +31,12 @@ import numpy as np
 from genclf import data, features
 from genclf.cache import Cache, make_key
 from genclf.errors import unknown
-from genclf.explore.projection import METHODS, N_EPOCHS, embed, procrustes
+from genclf.explore import shipped
+from genclf.explore.projection import METHODS, N_EPOCHS, UMAP_VERSION, embed, procrustes
 
 log = logging.getLogger(__name__)
 
-T_GRID = (0, 10, 25, 50, 100, 150, 200, 300, 400, 500, 700, 999)  # dense at small t, where features are best
+T_GRID = (0, 5, 10, 15, 20, 25, 35, 50, 75, 100, 150, 200, 300, 400, 500, 700, 999)  # dense at small t (best features)
 
 
 def default_method() -> str:
@@ -71,7 +75,9 @@ class View:
 # ------------------------------------------------------------------ cached layouts
 
 _FP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backbone object -> weights fingerprint
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backbone object -> {View: cache key}
 _MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
+_LOCK = threading.Lock()
 
 
 def _fingerprint(bb) -> str:
@@ -95,15 +101,23 @@ def parts(v: View) -> dict:
     v = check(v)
     ds = data.load(v.dataset)
     bb = features.backbone(v.backbone, v.dataset)
+    umap = v.method == "umap"
     return {
         "data": ds.fingerprint,
         "weights": _fingerprint(bb),
-        "view": {**asdict(v), "n": min(v.n, len(ds.y_test)), "n_epochs": v.n_epochs if v.method == "umap" else None},
+        "view": {**asdict(v), "n": min(v.n, len(ds.y_test)), "n_epochs": v.n_epochs if umap else None},
+        "sample": {"order": features.ORDER_VERSION, "seed": features.ORDER_SEED},
+        "umap": UMAP_VERSION if umap else None,
     }
 
 
 def key(v: View) -> str:
-    return make_key("projection", parts(v))
+    """The projection cache key of a view (memoised per loaded backbone: a retrained one is a new object)."""
+    bb = features.backbone(v.backbone, v.dataset)
+    memo = _KEYS.setdefault(bb, {})
+    if v not in memo:
+        memo[v] = make_key("projection", parts(v))
+    return memo[v]
 
 
 def sample(v: View) -> np.ndarray:
@@ -120,23 +134,37 @@ def feats(v: View, progress=None) -> features.Features:
 
 
 def _memo(k: str, xy: np.ndarray) -> np.ndarray:
-    _MEMO[k] = xy
-    while len(_MEMO) > 256:
-        _MEMO.popitem(last=False)
+    with _LOCK:  # the dashboard's sessions are threads of one process
+        _MEMO[k] = xy
+        while len(_MEMO) > 256:
+            _MEMO.popitem(last=False)
     return xy
 
 
 def layout(v: View) -> np.ndarray | None:
-    """The raw cached layout (N, dim), or None when it has not been computed yet. Never computes."""
+    """The raw layout (N, dim) from memory, the disk cache or the shipped layouts; None when not computed. Never computes."""
     k = key(v)
-    if k in _MEMO:
-        return _MEMO[k]
+    xy = _MEMO.get(k)
+    if xy is not None:
+        return xy
     hit = Cache().read("projection", k)
-    return None if hit is None else _memo(k, hit["xy"])
+    if hit is not None:
+        return _memo(k, hit["xy"])
+    xy = shipped.lookup(v.dataset, k)
+    return None if xy is None else _memo(k, xy)
+
+
+def features_ready(v: View) -> bool:
+    """Whether the view's features are cached (so PCA is a sub-second computation); never computes."""
+    v = check(v)
+    return features.is_cached(v.dataset, v.backbone, v.t, list(v.blocks), "test", v.n, v.seed)
 
 
 def compute(v: View, progress=None) -> np.ndarray:
     """Features (cached) -> projection (cached). Safe to call from several processes at once."""
+    have = layout(v)
+    if have is not None:
+        return have
     v = check(v)
     p = parts(v)
 
@@ -165,16 +193,18 @@ _ALIGNED: OrderedDict[tuple, dict] = OrderedDict()
 def _aligned_grid(v: View, ready: list) -> dict:
     """Chain-align the ready grid layouts: each onto the previous ready one, from the smallest t."""
     sig = (replace(v, t=None), tuple(ready))
-    if sig not in _ALIGNED:
+    out = _ALIGNED.get(sig)
+    if out is None:
         out, prev = {}, None
         for t in ready:
             xy = layout(v.at(t))
             prev = xy if prev is None else procrustes(xy, prev)
             out[t] = prev
-        _ALIGNED[sig] = out
-        while len(_ALIGNED) > 16:
-            _ALIGNED.popitem(last=False)
-    return _ALIGNED[sig]
+        with _LOCK:
+            _ALIGNED[sig] = out
+            while len(_ALIGNED) > 16:
+                _ALIGNED.popitem(last=False)
+    return out
 
 
 def align(v: View, xy: np.ndarray, ref_method: str | None = None) -> np.ndarray:

@@ -1,8 +1,13 @@
-"""The background precompute service: a process-wide priority queue of views, one worker, shared by all sessions.
+"""The on-demand service: a process-wide priority queue of views users asked for, one worker process, shared by all sessions.
 
-One worker (a spawned process by default, so numba's GIL-holding loops never freeze the web server)
-computes user-requested views first, then the timestep grid. GENCLF_PRECOMPUTE=inline|thread|process.
-UMAP's numba JIT (20-60 s on a cold process) is paid in that worker by `warm_up()` at server start.
+What a page cannot read from disk (a custom t, another sample size, a backbone nobody prepared) is
+queued here; the page draws what is ready meanwhile. The worker is a child process at lower CPU
+priority (`os.nice(WORKER_NICE)`), so numba's GIL-holding loops and torch never slow the web
+server; its thread in the server only waits on a pipe. Users' views run newest first, then the
+timestep grid of the view on screen (priority 1). Long jobs (preparing a dataset, sweeps) are not
+queued here: they run as their own background tasks (genclf.app.tasks).
+GENCLF_PRECOMPUTE=inline|thread|process. UMAP's remaining numba JIT (about 10 s per process) is paid
+in the worker by `warm_up()` at server start.
 """
 
 from __future__ import annotations
@@ -18,33 +23,45 @@ from dataclasses import asdict
 import numpy as np
 
 from genclf import features
+from genclf.cache import cache_root
 from genclf.errors import GenclfError, unknown
-from genclf.explore.layouts import View, compute, default_method, grid, key, layout
+from genclf.explore.layouts import View, compute, default_method, feats, grid, key, layout
 from genclf.explore.projection import umap_embed
 
 log = logging.getLogger(__name__)
 
+WORKER_NICE = int(os.environ.get("GENCLF_WORKER_NICE", "5"))  # the web server (nice 0) always comes first
 
-def _job(v: dict) -> str:
-    """Worker entry point (importable by spawned processes): compute one view, return its key."""
+
+def _job(v: dict, progress=None) -> str:
+    """Worker entry point: one view's features (also when its layout shipped: neighbours read them) and layout."""
     view = View(**{**v, "blocks": tuple(v["blocks"]) if v.get("blocks") else None})
+    feats(view, progress)
     compute(view)
     return key(view)
 
 
 def _warm() -> float:
-    """Pay numba's JIT once: a tiny UMAP fit touches the same compiled functions as real ones."""
+    """Pay numba's JIT once: tiny UMAP fits touch the same compiled functions as real ones."""
     t0 = time.time()
-    x = np.random.default_rng(0).normal(size=(4200, 8)).astype(np.float32)  # n >= 4096 compiles the second NN path
+    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
     umap_embed(x, 2, n_epochs=10)
-    umap_embed(x[:300], 3, n_epochs=10)
+    umap_embed(x, 3, n_epochs=10)
     log.info("UMAP warm-up done in %.1fs", time.time() - t0)
     return time.time() - t0
+
+
+def child_env(**extra: str) -> dict:
+    """Environment for genclf's background processes: one torch/BLAS thread, numba's cache kept with the artifacts."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **extra}
+    env.setdefault("NUMBA_CACHE_DIR", str((cache_root() / ".numba").resolve()))
+    return env
 
 
 class Worker:
     """`python -m genclf.explore.precompute`: a child process that computes views sent as JSON lines on stdin.
 
+    It answers each request with progress lines ({"progress": [done, total]}) and one result line.
     A plain subprocess rather than multiprocessing: under `streamlit run`, spawn would re-import the
     app script (Streamlit installs it as `__main__`) in the child."""
 
@@ -52,27 +69,31 @@ class Worker:
         import subprocess
         import sys
 
-        env = {**os.environ, "GENCLF_NO_WARMUP": "1", "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "genclf.explore.precompute"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=child_env(GENCLF_NO_WARMUP="1"),
             text=True,
             bufsize=1,
         )
 
-    def call(self, msg: dict) -> dict:
+    def call(self, msg: dict, on_progress=None) -> dict:
         import json
 
         if self.proc.poll() is not None:
             raise BrokenPipeError("worker exited")
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise BrokenPipeError("worker exited")
-        return json.loads(line)
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise BrokenPipeError("worker exited")
+            out = json.loads(line)
+            if "progress" not in out:
+                return out
+            if on_progress:
+                on_progress(*out["progress"])
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -81,7 +102,7 @@ class Worker:
 
 
 def _serve() -> None:
-    """The worker loop: one request per line in, one JSON answer per line out (stdout is kept for answers)."""
+    """The worker loop: one request per line in, progress lines and one JSON answer per line out."""
     import json
     import sys
 
@@ -90,13 +111,21 @@ def _serve() -> None:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints go to stderr, never into the protocol
     sys.stdout = sys.stderr
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))  # leave a core for the web server
+    os.nice(WORKER_NICE)
+    torch.set_num_threads(1)  # the other core stays with the web server and the background tasks
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s genclf.project worker: %(message)s")
+    last = [0.0]
+
+    def progress(done: int, total: int, info: dict | None = None) -> None:
+        if time.time() - last[0] > 0.25 or done >= total:
+            last[0] = time.time()
+            proto.write(json.dumps({"progress": [int(done), int(total)]}) + "\n")
+
     for line in sys.stdin:
         t0 = time.time()
         try:
             msg = json.loads(line)
-            out = {"ok": True, "key": _job(msg["view"])} if msg["op"] == "view" else {"ok": True, "warm": _warm()}
+            out = {"ok": True, "key": _job(msg["view"], progress)} if msg["op"] == "view" else {"ok": True, "warm": _warm()}
         except GenclfError as e:
             out = {"ok": False, "error": str(e), "genclf": True}
         except Exception as e:  # reported to the page as an error state; the worker lives on
@@ -115,6 +144,7 @@ class Service:
             raise unknown("precompute mode", self.mode, ("process", "thread", "inline"))
         self._heap: list = []
         self._state: dict[View, str] = {}
+        self._progress: dict[View, tuple[int, int]] = {}
         self._owner: dict[View, str] = {}  # who asked for a queued user view (a chart in a session)
         self._seq = itertools.count()
         self._cv = threading.Condition()
@@ -122,14 +152,14 @@ class Service:
         self._pool = None
         self.warm: str = "not started"
 
-    def _run(self, fn, *args):
+    def _run(self, fn, *args, on_progress=None):
         if self.mode != "process":
-            return fn(*args)
+            return fn(*args, on_progress) if fn is _job else fn(*args)
         msg = {"op": "view", "view": args[0]} if fn is _job else {"op": "warm"}
         try:
             if self._pool is None:
                 self._pool = Worker()
-            out = self._pool.call(msg)
+            out = self._pool.call(msg, on_progress)
         except (BrokenPipeError, OSError, ValueError):
             self._pool = None  # the worker died (OOM, kill); the next job starts a fresh one
             raise GenclfError("the projection worker died; it restarts on the next request") from None
@@ -184,6 +214,10 @@ class Service:
     def state(self, v: View) -> str | None:
         return self._state.get(v)
 
+    def progress(self, v: View) -> tuple[int, int] | None:
+        """(images done, total) of the feature extraction of a running view, when it reported any."""
+        return self._progress.get(v) if self._state.get(v) == "running" else None
+
     def pending(self) -> int:
         with self._cv:
             return sum(s in ("queued", "running") for s in self._state.values())
@@ -196,13 +230,16 @@ class Service:
 
     def _do(self, v: View) -> None:
         try:
-            self._run(_job, {**asdict(v), "blocks": list(v.blocks) if v.blocks else None})
+            report = lambda done, total, info=None: self._progress.__setitem__(v, (done, total))
+            self._run(_job, {**asdict(v), "blocks": list(v.blocks) if v.blocks else None}, on_progress=report)
             self._state[v] = "done"
         except GenclfError as e:
             self._state[v] = f"error: {e}"
         except Exception as e:  # a worker crash must not kill the queue; the page shows the state
             log.exception("projection %s failed", v)
             self._state[v] = f"error: {type(e).__name__}: {e}"
+        finally:
+            self._progress.pop(v, None)
 
     def _loop(self) -> None:
         while True:
