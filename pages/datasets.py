@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from genclf import data
-from genclf.app import views
+from genclf.app import summaries, views
 from genclf.data import upload
 from pages import common
 
@@ -33,7 +33,7 @@ with common.guard():
         "Inspect", names, index=names.index(c.dataset) if c.dataset in names else 0, format_func=common.pretty_dataset
     )
     ds = data.load(pick)
-    df = views.overview(pick)
+    df = summaries.overview(pick)
     a, b, d, e = st.columns(4)
     a.metric("Classes", ds.n_classes)
     b.metric("Labeled pool", f"{int(df['pool'].sum()):,}")
@@ -44,7 +44,7 @@ with common.guard():
         f"source {ds.source}" + (f"; {ds.skipped} unreadable file(s) skipped" if ds.skipped else "")
     )
     left, right = st.columns([1, 1])
-    left.image(views.examples(pick), caption="the first training images of each class, one row per class", width="stretch")
+    left.image(summaries.examples(pick), caption="the first training images of each class, one row per class", width="stretch")
     right.bar_chart(df.set_index("class")[["pool", "val", "test"]], stack=True, height=420)
 
 st.subheader("Add a dataset from a zip")

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from genclf import data, experiments, heads
-from genclf.app import figures, labels, tables, views
+from genclf.app import figures, labels, summaries, tables, views
 from pages import common
 
 ss = st.session_state
@@ -74,9 +74,9 @@ if go:
         }
         # the whole test split's features at this t may not be on disk yet: score at once on the prepared part
         # (Explore's sample, a stratified prefix) while the rest is extracted in the background
-        params["test_limit"] = views.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
+        params["test_limit"] = summaries.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
         if params["test_limit"]:
-            views.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
+            summaries.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
         r = common.few_shot(key, progress=common.progress("features"))
         bar = common.progress("validation features")
@@ -149,16 +149,16 @@ with common.guard():
         )
     else:
         st.markdown("**The labeled shots (one row per class)**")
-    st.image(views.shot_grid(p["dataset"], shot_idx), width="content")
+    st.image(summaries.shot_grid(p["dataset"], shot_idx), width="content")
     with st.expander("Held-out test details: confusion, per-class accuracy, misclassified images"):
         left, right = st.columns(2)
         conf = r.get("confusion")
-        conf = views.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
+        conf = summaries.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)
         left.plotly_chart(figures.confusion_figure(conf, ds.classes), key="fs_conf")
         right.plotly_chart(
-            figures.per_class_figure(views.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
+            figures.per_class_figure(summaries.per_class_accuracy(y, pred, ds.n_classes), ds.classes), key="fs_perclass"
         )
-        imgs, caps = views.mistakes(p["dataset"], np.asarray(r["test_idx"]), y, pred)
+        imgs, caps = summaries.mistakes(p["dataset"], np.asarray(r["test_idx"]), y, pred)
         st.markdown(f"**Misclassified test images** ({int((y != pred).sum()):,} in all; a sample, true → predicted)")
         if imgs:
             st.image(imgs, caption=caps, width=84)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf.app import figures, jobs, views
+from genclf.app import figures, jobs, summaries, views
 from genclf.backbones import BACKBONES
 from genclf.backbones.io import PRETRAINED, run_root
 from pages import common
@@ -42,7 +42,7 @@ with have, common.guard():
                 )
             else:
                 left.caption("No samples.png yet (written when training finishes).")
-            log = views.train_log(folder)
+            log = summaries.train_log(folder)
             if len(log):
                 right.plotly_chart(figures.loss_figure(log, "training loss"), key=f"loss_{tag}_{folder.name}")
                 right.caption(
