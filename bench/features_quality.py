@@ -12,13 +12,17 @@ seed), the full 10k test split. The lead is paired: pixels + logreg on the same 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from genclf import experiments, features
-from genclf.experiments import report
-from genclf.experiments import rows as rows_io
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import experiments, features  # noqa: E402
+from genclf.experiments import report  # noqa: E402
+from genclf.experiments import rows as rows_io  # noqa: E402
 
 
 def main() -> None:

@@ -107,7 +107,10 @@ with common.guard():
     (st.table if present else st.dataframe)(numbers)
     if best:
         chosen = ", ".join(f"{k}: {labels.pipeline(m)}" for k, m in sorted(best.items()))
-        st.caption(f"Best generative pipeline chosen on validation, per labeled images per class — {chosen}.")
+        differ = {k: labels.head(m.rsplit(" + ", 1)[-1]) for k, m in sorted(best.items()) if not m.endswith(" + logreg")}
+        note = "; ".join(f"at k = {k} its head is {hd}" for k, hd in differ.items())
+        note = f" The baseline's head is logistic regression; {note}: there the lead compares heads too." if note else ""
+        st.caption(f"Best generative pipeline chosen on validation, per labeled images per class — {chosen}.{note}")
     n_test = int(rows.loc[rows["split"] == "test", "n_eval"].max()) if "n_eval" in rows and len(rows) else None
     backbone = labels.pipeline(h["method"]).split(" + ")[0].split(",")[0] if h else "generative model"
     sentence = presentation.method_sentence(dsname, n_test, backbone, not h or not other_head)

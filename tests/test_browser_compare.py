@@ -115,6 +115,7 @@ def test_compare_headline_presentation_and_exports(tmp_path):
         assert "<script" not in body and "http" not in body.split("<footer>")[0] and "data:image/png;base64," in body
         assert HEADLINE.search(body), body[:500]
 
+        page.set_viewport_size({"width": 1440, "height": 1700})  # the whole slide: headline, curve, numbers, method
         page.get_by_text("Presentation view").click()
         big = page.locator("h1").filter(has_text=HEADLINE)
         big.wait_for()

@@ -138,6 +138,14 @@ def test_report_writes_tables_and_charts(run, use_tiny_runs, tmp_path, small_swe
     from PIL import Image
 
     assert Image.open(rep / "label_efficiency.png").size == (1000, 600)
+    # --resume reuses every run already in runs.csv (same pipeline, config, shots, split): nothing is refitted
+    rc, _, _ = run("report", "--dataset", "digits", "--backbone", "ddpm", "--head", "logreg,labelprop", "--shots", "1,2",
+                   "--seeds", "2", "--test-limit", "60", "--out", "rep", "--resume")  # fmt: skip
+    with open(rep / "runs.csv") as f:
+        again = list(csv.DictReader(f))
+    assert rc == 0 and [(r["pipeline"], r["seed"], r["time"]) for r in again] == [
+        (r["pipeline"], r["seed"], r["time"]) for r in runs
+    ]
 
 
 def test_eval_cnn_baseline_via_cli(run):

@@ -61,7 +61,7 @@ def test_best_pipeline_is_chosen_on_validation_seeds_only(report_rows):
 def test_numbers_table_is_formatted_alike(report_rows):
     t = tables.curves_table(report_rows)
     num = tables.numbers_table(t, ["ddpm + logreg", "pixels + logreg"], name=labels.pipeline)
-    assert list(num.index) == ["DDPM + logistic regression", "DDPM + logistic regression: lead, points",
+    assert list(num.index) == ["DDPM + logistic regression", "DDPM + logistic regression: lead over pixels, points",
                                "raw pixels + logistic regression", "seeds"]  # fmt: skip
     assert re.fullmatch(r"\d+\.\d ± \d+\.\d", num.iloc[0, 0]) and re.fullmatch(r"\+8\.0 ± \d+\.\d", num.iloc[1, 0])
     assert num.loc["seeds", 10] == "5" and tables.pm(-0.01, 0.2, sign=True) == "+0.0 ± 0.2"

@@ -176,7 +176,7 @@ def numbers_table(table: pd.DataFrame, methods: list[str], name=str) -> pd.DataF
         out[name(m)] = [pm(g["mean"].get(k, np.nan), g["std"].get(k, np.nan)) for k in shots]
         if m not in (BASELINE, BASELINE_ONLY) and g["lead"].notna().any():
             lead, ci = g["lead"], g["lead_ci95"]
-            out[f"{name(m)}: lead, points"] = [pm(lead.get(k, np.nan), ci.get(k, np.nan), True) for k in shots]
+            out[f"{name(m)}: lead over pixels, points"] = [pm(lead.get(k, np.nan), ci.get(k, np.nan), True) for k in shots]
     if out:
         n = table[table["method"].isin(methods)].groupby("shots")["n"].max()
         out["seeds"] = [str(int(n.get(k, 0))) for k in shots]
