@@ -1,6 +1,7 @@
 """The contrastive competitor: shipped SimCLR features against the shipped DDPM, pixels, and the two fused.
 
     .venv/bin/python bench/simclr.py [--shots 1,5,10] [--val-seeds 5] [--test-seeds 5] [--ddpm-t 5,10,20,35]
+    .venv/bin/python bench/simclr.py --neighbours genclf/pretrained/fashion-mnist/simclr/neighbours.png
 
 Protocol (the project's functions: genclf.experiments run_sweep / block_candidates / train_features):
 - every choice is made on the validation split (a fixed stratified 2000-image subset of train) with
@@ -76,6 +77,26 @@ def score(pipe: str, f: dict, y_shots, y_eval, seed: int, share=None) -> float:
     return float((pred == y_eval).mean())
 
 
+def neighbours(dataset: str, out: str, per_class: int = 2, k: int = 8) -> None:
+    """A grid: per row, a test image (two per class, seeded) and its k nearest train images in the shipped
+    SimCLR's default feature space (cosine on standardized features); the whole train split is the pool."""
+    from genclf.backbones.simclr import nearest_neighbours, neighbour_grid
+    from genclf.data import images
+
+    ds = data.load(dataset)
+    rng = np.random.default_rng(0)
+    q = np.concatenate([rng.choice(np.flatnonzero(ds.y_test == c), per_class, replace=False) for c in range(ds.n_classes)])
+    ft = features.extract(dataset, "simclr", split="test")
+    fp = features.extract(dataset, "simclr", split="train")
+    pos = {int(i): j for j, i in enumerate(ft.idx)}
+    fq = ft.x[[pos[int(i)] for i in q]]
+    grid = neighbour_grid(ds.x_test[q], fq, ds.x_train[fp.idx], fp.x, k=k)
+    images.save_png(out, images.grid(grid, cols=k + 1, scale=2))
+    nn = nearest_neighbours(fq, fp.x, k)
+    same = float((ds.y_train[fp.idx][nn] == ds.y_test[q][:, None]).mean())
+    print(f"wrote {out}: {len(q)} test queries (left), their {k} nearest train images; {100 * same:.0f}% share its class")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="fashion-mnist")
@@ -85,7 +106,10 @@ def main() -> None:
     p.add_argument("--ddpm-t", default="5,10,20,35", help="t candidates for the DDPM (the validated plateau)")
     p.add_argument("--val-limit", type=int, default=VAL_LIMIT, help="validation subset (quick looks: smaller)")
     p.add_argument("--test-limit", type=int, default=None, help="stratified test subset (default: the full split)")
+    p.add_argument("--neighbours", metavar="PNG", help="only draw test queries beside their nearest train images")
     a = p.parse_args()
+    if a.neighbours:
+        return neighbours(a.dataset, a.neighbours)
     t_start = time.time()
     ds = data.load(a.dataset)
     shots = [int(k) for k in a.shots.split(",")]
