@@ -28,7 +28,7 @@ def fitted(request, tiny_images):
 
 
 def test_registry_lists_all_kinds():
-    assert {"ddpm", "vae", "vqvae", "gan", "pixels"} <= set(ALL)
+    assert {"ddpm", "vae", "vqvae", "gan", "simclr", "pixels"} <= set(ALL)
 
 
 def test_cli_knows_every_backbone_without_importing_torch():
@@ -81,7 +81,7 @@ def test_corrupt_checkpoints_fail_clearly(name, tiny_images, tmp_path):
         load_backbone(d)
     weights.write_bytes(good)
     cfg = json.loads((d / "config.json").read_text())
-    key = {"ddpm": "block_out_channels", "vae": "width", "vqvae": "width", "gan": "d_width"}[name]
+    key = {"ddpm": "block_out_channels", "vae": "width", "vqvae": "width", "gan": "d_width", "simclr": "width"}[name]
     cfg["config"][key] = [8, 16] if isinstance(cfg["config"][key], list) else 8
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(GenclfError, match="does not match its config.json"):
@@ -124,7 +124,7 @@ def test_unknown_preset_lists_valid():
         get("vae").from_preset("huge", (1, 8, 8))
 
 
-SHIPPED_DIMS = {"ddpm": 2048, "vae": 288, "vqvae": 1024, "gan": 6144}
+SHIPPED_DIMS = {"ddpm": 2048, "vae": 288, "vqvae": 1024, "gan": 6144, "simclr": 128}
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_DIMS))
@@ -151,3 +151,84 @@ def test_block_grid_suffix_sets_pooling(tiny_images):
     np.testing.assert_allclose(a, b.reshape(len(b), -1, 4).mean(-1), rtol=1e-4, atol=1e-5)  # 2x2 cells average to global
     with pytest.raises(GenclfError, match="bad pooling grid"):
         bb.features(tiny_images[:4], blocks=["enc.1@x"])
+
+
+# ---- simclr: the contrastive competitor (views, loss, what is exported)
+
+
+def test_simclr_views_are_seeded_and_in_range():
+    import torch
+
+    from genclf.backbones.ops import to_unit
+
+    bb = get("simclr").from_preset("tiny", (3, 16, 16))
+    x = to_unit(np.random.default_rng(0).integers(0, 256, (6, 3, 16, 16), dtype=np.uint8))
+    a = bb.augment(x, torch.Generator().manual_seed(1), True)
+    b = bb.augment(x, torch.Generator().manual_seed(1), True)
+    c = bb.augment(x, torch.Generator().manual_seed(2), True)
+    assert a.shape == (12, 3, 16, 16) and a.min() >= -1 and a.max() <= 1
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    assert not torch.allclose(a[:6], a[6:])  # the two views of an image differ
+
+
+def test_nt_xent_matches_its_closed_form():
+    import math
+
+    import torch
+
+    from genclf.backbones.simclr import nt_xent
+
+    n, tau = 4, 0.5
+    e = torch.eye(n)
+    # views of one image coincide and images are orthogonal: positive similarity 1, negatives 0
+    want = -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + 2 * n - 2))
+    assert nt_xent(torch.cat([e, e]), tau).item() == pytest.approx(want, rel=1e-5)
+    # swapping the pairing makes the positives orthogonal: a higher loss
+    assert nt_xent(torch.cat([e, e.roll(1, 0)]), tau).item() > want + 1
+
+
+def test_simclr_steps_lower_the_loss_and_export_only_the_encoder(tiny_images, tmp_path):
+    import torch
+
+    from genclf.backbones.ops import to_unit
+    from genclf.backbones.simclr import nt_xent
+
+    bb = get("simclr").from_preset("tiny", tiny_images.shape[1:])
+    opts = bb.make_optimizers(1e-2)
+    x = bb.augment(to_unit(tiny_images[:16]), torch.Generator().manual_seed(0), True)
+    before = {k: v.clone() for k, v in bb.encoder.state_dict().items()}
+    losses = [bb.train_step(x, opts, torch.Generator(), s)["loss"] for s in range(20)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert any(not torch.equal(before[k], v) for k, v in bb.encoder.state_dict().items())
+    bb.encoder.eval()
+    bb.head.eval()
+    with torch.no_grad():
+        assert nt_xent(bb.head(bb.encoder(x)), bb.config.temperature).item() < losses[0]
+    keys = bb.state_tensors().keys()
+    assert keys and all(k.startswith("encoder.") for k in keys)  # the projection head is not shipped
+    assert any(k.startswith("head.") for k in bb.state_tensors(export=False))  # but it is checkpointed
+
+
+def test_simclr_blocks_and_grids(tiny_images):
+    bb = get("simclr").from_preset("tiny", tiny_images.shape[1:])
+    assert bb.block_names() == ["stem", "layer1", "layer2"]
+    assert bb.features(tiny_images[:4]).shape == (4, 8)  # layer2, globally pooled
+    assert bb.features(tiny_images[:4], blocks=["layer1@2", "layer2"]).shape == (4, 4 * 4 + 8)
+    with pytest.raises(GenclfError, match="has no timestep"):
+        bb.features(tiny_images[:2], 10)
+
+
+def test_simclr_samples_are_views_and_neighbours_find_themselves(tiny_images):
+    from genclf.backbones.simclr import nearest_neighbours, neighbour_grid
+
+    bb = get("simclr").from_preset("tiny", tiny_images.shape[1:])
+    s = bb.samples(10, images=tiny_images, cols=4)
+    assert s.dtype == np.uint8 and s.shape == (30, 1, 8, 8)
+    np.testing.assert_array_equal(s[:4], tiny_images[:4])  # a band: four images, then their two views
+    np.testing.assert_array_equal(s[12:16], tiny_images[4:8])
+    f = bb.features(tiny_images)
+    assert (nearest_neighbours(f[:5], f, 1)[:, 0] == np.arange(5)).all()
+    g = neighbour_grid(tiny_images[:3], f[:3], tiny_images, f, k=4)
+    assert g.shape == (15, 1, 8, 8)
+    np.testing.assert_array_equal(g[5], tiny_images[1])

@@ -5,7 +5,7 @@ bb = resolve("ddpm", "fashion-mnist")          # shipped weights
 f = bb.features(images_uint8, t=50)             # (N, D) float32
 """
 
-from genclf.backbones import ddpm, gan, pixels, vae, vqvae  # noqa: F401  (registration side effects)
+from genclf.backbones import ddpm, gan, pixels, simclr, vae, vqvae  # noqa: F401  (registration side effects)
 from genclf.backbones.base import T_MAX, Backbone
 from genclf.backbones.io import available, find, load_backbone, resolve, with_options
 from genclf.backbones.registry import BACKBONES, get, names

@@ -45,7 +45,7 @@ def _tqdm_progress(desc: str, unit: str = "it"):
 
 # kept here so `genclf --help` and bad-input errors answer without importing torch;
 # tests/test_backbones.py checks it matches the registry
-BACKBONE_NAMES = ("ddpm", "vae", "vqvae", "gan", "pixels")
+BACKBONE_NAMES = ("ddpm", "vae", "vqvae", "gan", "simclr", "pixels")
 
 
 def names() -> list[str]:
