@@ -7,7 +7,7 @@ import streamlit as st
 
 from genclf import data, explore
 from genclf.app import animation, views
-from pages import common, denoise_panel
+from pages import common, denoise_panel, explore_controls
 
 ss = st.session_state
 c = common.ctx()
@@ -90,7 +90,8 @@ def _explorer():
         panels.append(v0.at(common.t_slider("Second timestep", "explore_t2", "t2", 300, base_view, ss.explore_owner)))
     elif mode == "backbones":
         bbs = views.backbone_choices(c.dataset)
-        other = st.selectbox("Second backbone", list(bbs), **common.bind("explore_bb2", "bb2", next(iter(bbs)), valid=bbs))
+        second = next((k for k, n in bbs.items() if n != c.backbone), next(iter(bbs)))  # start with a different one
+        other = st.selectbox("Second backbone", list(bbs), **common.bind("explore_bb2", "bb2", second, valid=bbs))
         has_t2 = views.block_choices(c.dataset, bbs[other])[2]
         panels.append(replace(panels[0], backbone=bbs[other], blocks=None, t=t if has_t2 else None))
     common.sync_url()
@@ -109,6 +110,8 @@ def _explorer():
     events = [views.selected_positions(ss.get(f"explore_chart_{i}")) for i in range(len(panels))]
     ss.explore_sel, ss.explore_seen = views.linked_selection(events, ss.get("explore_seen", []), ss.get("explore_sel", []))
     sel = ss.explore_sel
+    preds = explore_controls.predictions(*common.predictions_for(c, panels[0].t))
+    tools = explore_controls.controls(views.points(panels[0]), preds)  # issue 11: colour by, search, images
     cols = st.columns([3, 1] if len(panels) == 1 else [1, 1])
     waiting, drawn = [], []
     for i, (col, v) in enumerate(zip(cols, panels)):
@@ -121,9 +124,10 @@ def _explorer():
                 if got:
                     st.progress(got[0] / max(got[1], 1), text=f"features {got[0]:,}/{got[1]:,} images")
             else:
-                fig = views.scatter(v, shown, pts, sel, uirevision=f"{v.dataset}{v.dim}{i}")
+                last = i == len(panels) - 1  # one legend for both charts: the colours are the same on each side
+                fig = explore_controls.scatter(v, shown, pts, sel, f"{v.dataset}{v.dim}{i}", tools, last)
                 st.plotly_chart(fig, key=f"explore_chart_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                config={"displaylogo": False, "scrollZoom": True})  # fmt: skip
+                                config={"displaylogo": False, "scrollZoom": False})  # fmt: skip
             if shown.error:
                 st.error(shown.error)
             st.caption(f"**{len(pts.idx):,} of {n_test:,}** test images shown (stratified by class){views.note(v, shown)}")
@@ -131,10 +135,10 @@ def _explorer():
                 waiting.append((v, views.progress_of(v)))
             drawn.append(v.at(shown.t))
     ss.explore_waiting = waiting
-    details(drawn[0], sel, cols[1] if len(panels) == 1 else None)
+    details(drawn[0], sel, cols[1] if len(panels) == 1 else None, preds)
 
 
-def details(v: explore.View, sel: list[int], side) -> None:
+def details(v: explore.View, sel: list[int], side, preds=None) -> None:
     """Neighbours of a clicked point and the table of a selection: they read the features on screen (on disk)."""
     if sel and not explore.features_ready(v):
         explore.service().request([replace(v, method="pca")], owner=f"{ss.explore_owner}-feats")
@@ -154,6 +158,7 @@ def details(v: explore.View, sel: list[int], side) -> None:
                 st.info("Click a point to see its image and its nearest neighbours.", icon=":material/touch_app:")
     if sel:
         st.button("Clear selection", icon=":material/deselect:", on_click=lambda: ss.update(explore_sel=[]))
+        explore_controls.export(v, pts, sel, preds)  # issue 11: CSV and zip of the selection
     if len(sel) > 1:
         pred, source = common.predictions_for(c, v.t)
         st.subheader(f"{len(sel):,} selected" + (f" · predictions from few-shot {source}" if source else ""))

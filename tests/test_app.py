@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -396,3 +397,22 @@ def test_selection_helpers():
     x = np.eye(6, dtype=np.float32) + 0.01
     x[1] = x[0] + 0.001
     assert views.neighbours(x, [0], k=1)[0, 0] == 1
+
+
+def test_explore_search_colour_images_and_export(app_env):
+    at = _open()
+    assert at.selectbox(key="explore_color").options == ["true class"]  # no Few-shot run yet: nothing else to colour by
+    at.text_input(key="explore_search").set_value("1-40").run()
+    _ok(at)
+    assert any("points match" in c.value for c in at.caption)
+    spec = json.loads(_charts(at)[0].proto.spec)
+    assert spec["data"][0]["name"] == "not matching"
+    assert any("**40** of 360 points match" in c.value for c in at.caption)  # digits' test images 1..40
+    at.toggle(key="explore_images").set_value(True).run()
+    _ok(at)
+    assert len(json.loads(_charts(at)[0].proto.spec)["layout"]["images"]) == 40  # thumbnails of the matches only
+    at.session_state["explore_sel"] = [0, 5, 9]
+    at.run()
+    _ok(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Selection as CSV" in labels and "Images as zip" in labels

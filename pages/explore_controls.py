@@ -1,0 +1,81 @@
+"""Explore's colour, search and export controls (issue 11). Not a page: pages/explore.py calls these.
+The compute (groups, matches, CSV and zip) lives in genclf.app.explore_tools; the figure in explore_figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from genclf import explore
+from genclf.app import explore_figures, explore_tools, views
+
+ss = st.session_state
+EXPORT_MAX = 5000  # rows (and images) in one export; the caption says when a selection is larger
+
+
+def predictions(pred: dict[int, int] | None, source: str) -> explore_tools.Predictions | None:
+    return None if pred is None else explore_tools.Predictions(pred, None, source)
+
+
+def controls(pts, preds: explore_tools.Predictions | None) -> dict:
+    """The widgets; returns what the charts need (colour mode, match mask or None, image mode)."""
+    with st.expander("Colour, search and filter", icon=":material/search:", expanded=bool(ss.get("explore_search"))):
+        a, b, c, d = st.columns([2, 3, 3, 2])
+        modes = explore_tools.available_modes(preds)
+        if ss.get("explore_color") not in modes:
+            ss.explore_color = modes[0]
+        mode = a.selectbox(
+            "Colour by",
+            modes,
+            key="explore_color",
+            help="Predicted class, correct / wrong and confidence come from your latest Few-shot run on the same "
+            "dataset, backbone, blocks and t" + ("" if preds else " (none yet: train one on the Few-shot page)"),
+        )
+        text = b.text_input("Search", key="explore_search", placeholder="test index (12, 40-45) or part of a class name")
+        classes = c.multiselect(
+            "Classes", list(range(len(pts.classes))), format_func=lambda i: pts.classes[i], key="explore_classes"
+        )
+        wrong = d.toggle("Misclassified only", key="explore_wrong", disabled=preds is None, help="Needs a Few-shot run.")
+        image_mode = d.toggle(
+            "Images as points",
+            key="explore_images",
+            help=f"Draws each test image at its point (2D, at most {explore_tools.IMAGE_MODE_MAX:,} points shown).",
+        )
+    filtering = explore_tools.is_filtering(text, classes, wrong)
+    match = explore_tools.search(pts, text, classes, wrong, preds) if filtering else None
+    if match is not None:
+        st.caption(f"**{int(match.sum()):,}** of {len(match):,} points match; the rest are faded.")
+    return {"mode": mode, "match": match, "image_mode": image_mode, "preds": preds}
+
+
+def scatter(v: explore.View, shown, pts, sel: list[int], uirevision: str, tools: dict, legend: bool):
+    """The plain cached chart when no tool is in use; else the tool-aware one (groups, fading, ring, thumbnails)."""
+    marked = sel[0] if len(sel) == 1 else None
+    plain = tools["mode"] == "true class" and tools["match"] is None and not tools["image_mode"] and marked is None
+    if plain and legend:
+        return views.scatter(v, shown, pts, sel, uirevision)
+    groups = explore_tools.colour_groups(pts, tools["mode"], tools["preds"])
+    conf = explore_tools.confidence_of(pts, tools["preds"])
+    thumbs = None
+    if tools["image_mode"] and v.dim == 2:
+        if len(pts.idx) > explore_tools.IMAGE_MODE_MAX:
+            st.caption(f"Images as points needs at most {explore_tools.IMAGE_MODE_MAX:,} points; pick a smaller sample.")
+        else:
+            thumbs = views.remember("thumbs", (v.dataset, len(pts.idx)),
+                                    lambda: explore_tools.thumbnails(v.dataset, pts, np.arange(len(pts.idx))), 8)  # fmt: skip
+    return explore_figures.scatter(shown.xy, pts, groups, sel, views.view_title(v, shown), uirevision,
+                                   match=tools["match"], marked=marked, confidence=conf, thumbs=thumbs,
+                                   showlegend=legend)  # fmt: skip
+
+
+def export(v: explore.View, pts, sel: list[int], preds: explore_tools.Predictions | None) -> None:
+    """CSV (indices, labels, predictions, neighbours) and a zip of the images, for the current selection."""
+    cap = sel[:EXPORT_MAX]
+    nn = views.neighbours(explore.feats(v).x, cap)
+    a, b = st.columns(2)
+    a.download_button("Selection as CSV", explore_tools.export_csv(v.dataset, pts, cap, preds, nn),
+                      f"{v.dataset}-selection.csv", "text/csv", icon=":material/download:")  # fmt: skip
+    b.download_button("Images as zip", explore_tools.export_zip(v.dataset, pts, cap, preds, nn),
+                      f"{v.dataset}-selection.zip", "application/zip", icon=":material/folder_zip:")  # fmt: skip
+    if len(cap) < len(sel):
+        st.caption(f"Exports hold the first {len(cap):,} of the {len(sel):,} selected.")

@@ -1,0 +1,108 @@
+"""Explore's colour modes, search, export and image mode (genclf.app.explore_tools / explore_figures)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from genclf import data
+from genclf.app import explore_figures as xf
+from genclf.app import explore_tools as xt
+from genclf.app.views import Points
+
+DS = "digits"
+
+
+@pytest.fixture()
+def pts():
+    ds = data.load(DS)
+    idx = np.arange(40)
+    return Points(idx, ds.y_test[idx], ds.classes)
+
+
+@pytest.fixture()
+def preds(pts):
+    pred = {int(i): int(y) for i, y in zip(pts.idx, pts.y)}
+    wrong = [int(pts.idx[0]), int(pts.idx[5])]
+    for i in wrong:
+        pred[i] = (pred[i] + 1) % 10
+    del pred[int(pts.idx[7])]  # a point the run did not score
+    conf = {i: 0.5 + 0.01 * (i % 40) for i in pred}
+    return xt.Predictions(pred, conf, "run #1"), wrong
+
+
+def test_colour_groups_partition_the_points(pts, preds):
+    p, wrong = preds
+    for mode in xt.COLOR_MODES:
+        groups = xt.colour_groups(pts, mode, p)
+        allpos = np.sort(np.concatenate([g.positions for g in groups]))
+        assert np.array_equal(allpos, np.arange(len(pts.idx))), mode  # nothing dropped, nothing twice
+    cw = {g.name: g.positions for g in xt.colour_groups(pts, "correct / wrong", p)}
+    assert sorted(pts.idx[cw["wrong"]].tolist()) == sorted(wrong)
+    assert pts.idx[cw["not scored"]].tolist() == [int(pts.idx[7])]
+    assert xt.available_modes(None) == ("true class",)
+    assert "confidence" in xt.available_modes(p)
+    with pytest.raises(ValueError, match="valid"):
+        xt.colour_groups(pts, "rainbow", p)
+
+
+def test_search_by_indices_names_classes_and_mistakes(pts, preds):
+    p, wrong = preds
+    assert xt.parse_indices("3, 10-12") == {3, 10, 11, 12}
+    assert xt.parse_indices("shirt") is None and xt.parse_indices("5-2") is None
+    m = xt.search(pts, "3, 10-12")
+    assert sorted(pts.idx[m].tolist()) == [3, 10, 11, 12]
+    name = pts.classes[int(pts.y[0])]
+    assert (pts.y[xt.search(pts, name.upper())] == pts.y[0]).all()
+    assert (pts.y[xt.search(pts, classes=[2])] == 2).all()
+    assert sorted(pts.idx[xt.search(pts, wrong_only=True, preds=p)].tolist()) == sorted(wrong)
+    assert not xt.search(pts, wrong_only=True, preds=None).any()  # no run: nothing is "misclassified"
+    assert xt.search(pts).all() and not xt.is_filtering("", [], False)
+
+
+def test_export_csv_and_zip_hold_the_selection(pts, preds):
+    p, wrong = preds
+    positions = [0, 1, 7]
+    nn = np.array([[1, 2], [0, 2], [0, 1]])
+    rows = list(csv.DictReader(io.StringIO(xt.export_csv(DS, pts, positions, p, nn).decode())))
+    assert [int(r["test_index"]) for r in rows] == [int(pts.idx[q]) for q in positions]
+    assert rows[0]["correct"] == "0" and rows[1]["correct"] == "1" and rows[2]["prediction"] == ""
+    assert rows[0]["neighbours"] == f"{pts.idx[1]} {pts.idx[2]}"
+    zf = zipfile.ZipFile(io.BytesIO(xt.export_zip(DS, pts, positions, p, nn)))
+    pngs = [n for n in zf.namelist() if n.endswith(".png")]
+    assert len(pngs) == 3 and "selection.csv" in zf.namelist()
+    assert zf.read(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scatter_keeps_positions_fades_non_matches_and_marks_the_click(pts, preds):
+    p, _ = preds
+    xy = np.random.default_rng(0).normal(size=(len(pts.idx), 2)).astype(np.float32)
+    match = xt.search(pts, classes=[1, 2])
+    groups = xt.colour_groups(pts, "true class", p)
+    fig = xf.scatter(xy, pts, groups, match=match, marked=4)
+    names = [tr.name for tr in fig.data]
+    assert names[0] == "not matching" and names[-1] == "clicked"
+    shown = np.concatenate([np.asarray(tr.customdata)[:, 0] for tr in fig.data[1:-1]])
+    assert set(shown.tolist()) == set(np.flatnonzero(match).tolist())
+    assert np.asarray(fig.data[-1].customdata)[0, 0] == 4
+    colours = [tr.marker.color for tr in fig.data[1:-1]]
+    assert len(set(colours)) == len(colours)  # no repeated class colour
+    conf = xt.confidence_of(pts, p)
+    fig = xf.scatter(xy, pts, xt.colour_groups(pts, "confidence", p), confidence=conf)
+    assert fig.data[0].marker.colorscale is not None
+
+
+def test_image_mode_draws_one_thumbnail_per_shown_point(pts):
+    xy = np.random.default_rng(1).normal(size=(len(pts.idx), 2)).astype(np.float32)
+    thumbs = xt.thumbnails(DS, pts, np.arange(len(pts.idx)))
+    assert all(t.startswith("data:image/png;base64,") for t in thumbs)
+    match = xt.search(pts, classes=[3])
+    fig = xf.scatter(xy, pts, xt.colour_groups(pts, "true class", None), thumbs=thumbs, match=match)
+    assert len(fig.layout.images) == int(match.sum())
+    assert all(tr.marker.opacity in (0.0, 0.25) for tr in fig.data)  # markers stay for hover/selection only
+    fig3 = xf.scatter(np.c_[xy, xy[:, :1]], pts, xt.colour_groups(pts, "true class", None), thumbs=thumbs)
+    assert len(fig3.layout.images) == 0  # image mode is 2D only
