@@ -404,3 +404,28 @@ def test_the_shipped_ddpm_resumes_from_its_committed_checkpoint(tmp_path):
     train(fresh, images, cfg, out_dir=out)
     assert json.loads((out / "config.json").read_text())["steps"] == doc["steps"] + 1
     assert read_checkpoint(out)[2] is not None  # from now on the optimizer state is saved with it
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_exit_2(monkeypatch, capsys):
+    """bench/faults.py's tmpfs case, in process: safetensors raises its own error type on ENOSPC."""
+    from safetensors import SafetensorError
+
+    from genclf import cli
+    from genclf.cli import train as cli_train
+
+    def full(a):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(cli_train, "cmd_train", full)
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_fn(parser(), full))
+    assert cli.main(["train", "--dataset", "digits", "--backbone", "vae", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "disk is full" in err and "rerun" in err
+    assert cli._disk_full(OSError(28, "No space left on device")) and not cli._disk_full(ValueError("x"))
+
+
+def _with_fn(parser, fn):
+    sub = next(a for a in parser._actions if a.dest == "cmd")
+    sub.choices["train"].set_defaults(fn=fn)
+    return parser

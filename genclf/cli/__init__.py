@@ -124,3 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("genclf: interrupted; rerun the same command to resume\n")
         return 130
+    except Exception as e:  # a full disk mid-write (a checkpoint, a log row): files are replaced atomically, so say so
+        if _disk_full(e):
+            sys.stderr.write(
+                f"genclf: error: the disk is full ({e}); nothing already written was lost (checkpoints and cache entries "
+                "are replaced atomically): free space, then rerun the same command to resume\n"
+            )
+            return 2
+        raise
+
+
+def _disk_full(e: BaseException) -> bool:
+    """OSError ENOSPC/EDQUOT, or safetensors' 'I/O error ... (os error 28)' (it raises its own type)."""
+    import errno
+
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return type(e).__name__ == "SafetensorError" and "(os error 28)" in str(e)
