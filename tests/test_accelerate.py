@@ -154,7 +154,7 @@ def _ckpt_step(out: Path) -> int:
         return 0
 
 
-def test_two_process_extraction_writes_the_one_process_entry(use_tiny_runs, tmp_path, env):
+def test_two_process_extraction_writes_the_one_process_entry(use_tiny_runs, tmp_path, env, monkeypatch):
     from genclf import features
     from genclf.cache import Cache
 
@@ -166,10 +166,16 @@ def test_two_process_extraction_writes_the_one_process_entry(use_tiny_runs, tmp_
     assert len(two) == 1 and two[0].meta["processes"] == 2
     features._MEMO.clear()
     one = features.extract("digits", "ddpm", t=10, split="test", limit=75)  # one process, its own cache
-    assert one.key == two[0].key
-    x2 = Cache(tmp_path / "cache2").read("features", two[0].key)["x"]
-    assert x2.shape == one.x.shape
-    np.testing.assert_allclose(x2, one.x, rtol=2e-2, atol=2e-2 * float(np.abs(one.x).max()))
+    x2 = Cache(tmp_path / "cache2").read("features", two[0].key)["x"]  # the test split's chunk the two processes wrote
+    from genclf import data
+
+    chunk = list(features._chunk(data.load("digits"), "test", 0)[0])  # the chunk's rows, in the split's fixed order
+    rows = [chunk.index(i) for i in one.idx]
+    np.testing.assert_allclose(x2[rows], one.x, rtol=2e-2, atol=2e-2 * float(np.abs(one.x).max()))
+    features._MEMO.clear()
+    monkeypatch.setenv("GENCLF_CACHE_DIR", str(tmp_path / "cache2"))
+    again = features.extract("digits", "ddpm", t=10, split="test", limit=75)  # one process, the two-process cache
+    assert again.cached and len(Cache(tmp_path / "cache2").entries("features")) == 1  # same key: served, not redone
 
 
 # ---- the pieces, in one process
