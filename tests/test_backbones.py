@@ -232,3 +232,9 @@ def test_simclr_samples_are_views_and_neighbours_find_themselves(tiny_images):
     g = neighbour_grid(tiny_images[:3], f[:3], tiny_images, f, k=4)
     assert g.shape == (15, 1, 8, 8)
     np.testing.assert_array_equal(g[5], tiny_images[1])
+
+
+def test_shipped_simclr_has_its_neighbour_picture():
+    folder = PRETRAINED / "fashion-mnist" / "simclr"
+    assert (folder / "neighbours.png").is_file()  # bench/simclr.py --neighbours; samples.png holds augmented views
+    assert "simclr" in (folder / "command.txt").read_text()
