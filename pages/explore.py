@@ -135,10 +135,10 @@ def _explorer():
                 waiting.append((v, views.progress_of(v)))
             drawn.append(v.at(shown.t))
     ss.explore_waiting = waiting
-    details(drawn[0], sel, cols[1] if len(panels) == 1 else None, preds)
+    details(drawn[0], sel, cols[1] if len(panels) == 1 else None, preds, t)
 
 
-def details(v: explore.View, sel: list[int], side, preds=None) -> None:
+def details(v: explore.View, sel: list[int], side, preds=None, t_want=None) -> None:
     """Neighbours of a clicked point and the table of a selection: they read the features on screen (on disk)."""
     if sel and not explore.features_ready(v):
         explore.service().request([replace(v, method="pca")], owner=f"{ss.explore_owner}-feats")
@@ -153,7 +153,7 @@ def details(v: explore.View, sel: list[int], side, preds=None) -> None:
                 st.image(views.big(imgs[0]), caption=caps[0], width=168)
                 st.caption("Nearest neighbours in feature space")
                 st.image([views.big(x, 56) for x in imgs[1:]], caption=caps[1:], width=56)
-                denoise_panel.panel(c, int(pts.idx[sel[0]]), ss.explore_t if c.has_t else None)  # issue 15: x0|x_t|x̂0
+                denoise_panel.panel(c, int(pts.idx[sel[0]]), t_want)  # issue 15: x0|x_t|x̂0
             else:
                 st.info("Click a point to see its image and its nearest neighbours.", icon=":material/touch_app:")
     if sel:
@@ -166,7 +166,7 @@ def details(v: explore.View, sel: list[int], side, preds=None) -> None:
             st.caption(f"The table lists the first {views.TABLE_ROWS} of them.")
         df = views.selection_table(v, pts, sel, pred)
         common.table(df, key=f"explore_table_{len(sel)}_{sel[0]}", image_cols=("image",), height=420)
-        denoise_panel.class_error_chart(c, pts.idx[sel], ss.explore_t if c.has_t else None)  # issue 15
+        denoise_panel.class_error_chart(c, pts.idx[sel], t_want)  # issue 15
 
 
 background()

@@ -85,12 +85,8 @@ def test_denoise_panel_follows_t(tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1400})
         page.set_default_timeout(240_000)
-        page.goto(url)
+        page.goto(url + "/?t=50&n=1000")  # the view lives in the URL; 1,000 images: half the default extraction
         expect(page.get_by_role("heading", name="Explore")).to_be_visible(timeout=120_000)
-        n = page.locator('[data-testid="stSlider"]').filter(has_text="Images").get_by_role("slider")
-        n.focus()
-        n.press("Home")  # 1,000 images: half the feature extraction of the default 2,000
-        page.get_by_role("button", name="Project the images").click()
         page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullData; }")
         page.wait_for_timeout(1000)
         x, y = page.evaluate(
@@ -103,9 +99,11 @@ def test_denoise_panel_follows_t(tmp_path):
         before = _panel(page)
         assert [c for _, c in before][:2] == ["x₀ (clean)", "x_t (t=50)"] and before[2][1].startswith("x̂₀"), before
 
-        thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Timestep").get_by_role("slider")
-        thumb.focus()
-        thumb.press("PageUp")  # t = 150
+        page.get_by_role("button", name="Custom t").click()  # any t, computed on request (the slider snaps to ready t)
+        box = page.locator('[data-testid="stNumberInput"]').filter(has_text="Any timestep").locator("input")
+        box.fill("150")
+        box.press("Enter")
+        page.get_by_role("button", name="Show this t").click()
         page.locator(".st-key-denoise_panel").get_by_text("x_t (t=150)").wait_for()
         after = _panel(page)
         assert after[0][0] == before[0][0], "x0 must not change with t"
