@@ -120,7 +120,7 @@ def test_compare_headline_presentation_and_exports(tmp_path):
         big = page.locator("h1").filter(has_text=HEADLINE)
         big.wait_for()
         expect(page.get_by_test_id("stSidebar")).to_be_hidden(timeout=30_000)
-        assert page.locator("[data-testid='stTable']").count() == 1  # the numbers, large
+        expect(page.locator("[data-testid='stTable']")).to_have_count(1, timeout=60_000)  # the numbers, large
         page.wait_for_timeout(1500)
         page.screenshot(path=ART / "22-presentation.png")
         with page.expect_download() as d:

@@ -167,8 +167,10 @@ def test_disk_full_while_writing_the_cache_is_one_line_and_loses_nothing(tmp_pat
 
 
 def test_disk_full_in_the_cli_exits_2(tmp_path, monkeypatch, capsys):
+    from genclf import features
     from genclf.cli import main
 
+    features._MEMO.clear()  # an earlier test's features in memory would be served without a write
     _full_disk(monkeypatch, "data")
     assert main(["features", "--dataset", "digits", "--backbone", "pixels", "--limit", "20"]) == 2
     err = capsys.readouterr().err.strip()  # progress bars, then one error line
