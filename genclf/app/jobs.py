@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from genclf import data
-from genclf.backbones import get
+from genclf.backbones import get, names
 from genclf.backbones.checkpoint import has_checkpoint
 from genclf.backbones.io import run_dir, runs_dir
 from genclf.errors import GenclfError
@@ -167,7 +167,8 @@ def start(
     """Launch `python -m genclf train ...` detached; refuses while another job runs."""
     cls = get(backbone)
     if not cls.trainable:
-        raise GenclfError(f"backbone {backbone!r} has nothing to train; pick ddpm, vae, vqvae or gan")
+        valid = ", ".join(n for n in names() if get(n).trainable)
+        raise GenclfError(f"backbone {backbone!r} has nothing to train; pick one of {valid}")
     if preset not in cls.PRESETS:
         raise GenclfError(f"unknown preset {preset!r}; valid presets: {', '.join(cls.PRESETS)}")
     out = Path(out) if out else run_dir(dataset, backbone)

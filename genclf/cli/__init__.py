@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from genclf.cli.common import BACKBONE_NAMES, Parser, _str_list, names  # noqa: F401
+from genclf.cli.common import BACKBONE_NAMES, Parser, _str_list, names, run_verb  # noqa: F401
 from genclf.cli.data import cmd_cache, cmd_data_fetch, cmd_data_list, cmd_data_show
 from genclf.cli.train import cmd_features, cmd_train
 from genclf.errors import GenclfError
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     set_threads(args.threads)
     try:
-        return args.fn(args) or 0
+        return run_verb(args.fn, args)
     except GenclfError as e:
         sys.stderr.write(f"genclf: error: {e}\n")
         return 2

@@ -24,6 +24,9 @@ def _str_list(s: str) -> list[str]:
     return [v.strip() for v in s.split(",") if v.strip()]
 
 
+_OPEN_BARS: set = set()  # bars still drawn; `run_verb` closes them before an error line is written
+
+
 def _tqdm_progress(desc: str, unit: str = "it"):
     from tqdm import tqdm
 
@@ -32,15 +35,28 @@ def _tqdm_progress(desc: str, unit: str = "it"):
     def cb(done: int, total: int, info: dict) -> None:
         if bar["b"] is None:
             bar["b"] = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, initial=done - 1)
+            _OPEN_BARS.add(bar["b"])
         b = bar["b"]
         b.update(done - b.n)
         if info:
             b.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in info.items()}, refresh=False)
         if done >= total:
             b.close()
+            _OPEN_BARS.discard(b)
             bar["b"] = None  # a later phase (sweep, then runs) opens a fresh bar
 
     return cb
+
+
+def run_verb(fn, args) -> int:
+    """Run a verb; whatever ends it, close the bars it left open first, so that an error line is the last line
+    (an open bar was otherwise drawn again after it, at exit, and the line began mid-bar)."""
+    try:
+        return fn(args) or 0
+    finally:
+        for b in list(_OPEN_BARS):
+            b.close()
+        _OPEN_BARS.clear()
 
 
 # kept here so `genclf --help` and bad-input errors answer without importing torch;

@@ -140,28 +140,27 @@ def _print_sweep(res: dict, kind: str, path: Path) -> None:
     print(f"{len(res['rows'])} rows -> {path}")
 
 
+def _sweep(a, kind: str, run, **options) -> int:
+    """sweep-t and sweep-blocks: check --out first, run `run` (experiments.sweep_<kind>), write the CSV, print the curve."""
+    out = _out_path(a, _results(a.dataset) / f"sweep_{kind}_{_safe(a.backbone)}.csv")
+    res = run(a.dataset, a.backbone, a.head, a.shots, a.seeds, val_limit=a.val_limit,
+              progress=_tqdm_progress(f"sweep-{kind}", "fit"), **options)  # fmt: skip
+    path = _emit(res["rows"], a, out)
+    if not a.json:
+        _print_sweep(res, kind, path)
+    return 0
+
+
 def cmd_sweep_t(a) -> int:
     from genclf import experiments
 
-    out = _out_path(a, _results(a.dataset) / f"sweep_t_{_safe(a.backbone)}.csv")
-    res = experiments.sweep_t(a.dataset, a.backbone, a.head, a.shots, a.seeds, grid=a.grid, blocks=a.blocks,
-                              val_limit=a.val_limit, progress=_tqdm_progress("sweep-t", "fit"))  # fmt: skip
-    path = _emit(res["rows"], a, out)
-    if not a.json:
-        _print_sweep(res, "t", path)
-    return 0
+    return _sweep(a, "t", experiments.sweep_t, grid=a.grid, blocks=a.blocks)
 
 
 def cmd_sweep_blocks(a) -> int:
     from genclf import experiments
 
-    out = _out_path(a, _results(a.dataset) / f"sweep_blocks_{_safe(a.backbone)}.csv")
-    res = experiments.sweep_blocks(a.dataset, a.backbone, a.head, a.shots, a.seeds, candidates=a.blocks, t=a.t,
-                                   val_limit=a.val_limit, progress=_tqdm_progress("sweep-blocks", "fit"))  # fmt: skip
-    path = _emit(res["rows"], a, out)
-    if not a.json:
-        _print_sweep(res, "blocks", path)
-    return 0
+    return _sweep(a, "blocks", experiments.sweep_blocks, candidates=a.blocks, t=a.t)
 
 
 def cmd_report(a) -> int:

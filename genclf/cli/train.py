@@ -24,14 +24,15 @@ def _overrides(text: str | None) -> object:
 def cmd_train(a) -> int:
     from genclf import data
     from genclf.atomic import write_json
-    from genclf.backbones import distributed, get
+    from genclf.backbones import distributed, get, names
     from genclf.backbones.checkpoint import has_checkpoint
     from genclf.backbones.io import load_backbone, run_dir
     from genclf.backbones.train import TrainConfig, check_overrides, train
 
     cls = get(a.backbone)
     if not cls.trainable:
-        raise GenclfError(f"backbone {a.backbone!r} has nothing to train; valid: ddpm, vae, vqvae, gan")
+        valid = ", ".join(n for n in names() if get(n).trainable)
+        raise GenclfError(f"backbone {a.backbone!r} has nothing to train; valid: {valid}")
     overrides = check_overrides(cls, _overrides(a.config))
     ds = data.load(a.dataset)
     # every argument is checked before anything is written: a bad one leaves no run folder behind
