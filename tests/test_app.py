@@ -272,6 +272,8 @@ def test_compare_computes_and_reads_saved_results(app_env):
     at.toggle(key="compare_present").set_value(True).run()
     _ok(at)
     assert not at.title  # presentation view: chart and table only
+    exports = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert {"Slide PNG", "One-page HTML report", "One-page PDF report"} <= set(exports)
     # saved results (genclf report's CSVs) become the default source
     d = app_env / "results" / "digits"
     d.mkdir(parents=True)
@@ -416,3 +418,35 @@ def test_explore_search_colour_images_and_export(app_env):
     _ok(at)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Selection as CSV" in labels and "Images as zip" in labels
+
+
+def test_explore_colours_by_the_confidence_of_the_latest_fewshot_run(app_env):
+    at = _open()
+    assert at.selectbox(key="explore_color").options == ["true class"]
+    assert any("press **Train** on the **Few-shot** page" in c.value for c in at.caption)  # says what to run
+    at.switch_page("pages/fewshot.py").run()
+    next(s for s in at.selectbox if s.label == "Head").set_value("knn")  # knn: its confidence is a similarity score
+    at.button[0].click().run()
+    _ok(at)
+    at.switch_page("pages/explore.py").run()
+    _ok(at)
+    assert at.selectbox(key="explore_color").options == ["true class", "predicted class", "correct / wrong", "confidence"]
+    at.selectbox(key="explore_color").set_value("confidence").run()
+    _ok(at)
+    assert any("Predictions from Few-shot run #1" in c.value for c in at.caption)
+    spec = json.loads(_charts(at)[0].proto.spec)
+    scored = [d for d in spec["data"] if d["name"] == "confidence"]
+    assert len(scored) == 1 and scored[0]["marker"]["colorscale"]
+    assert "confidence" in scored[0]["marker"]["colorbar"]["title"]["text"]
+    conf = _array(scored[0]["marker"]["color"])
+    assert ((conf > 0) & (conf <= 1)).all() and len(np.unique(conf.round(3))) > 1
+    assert all("confidence" in t for t in scored[0]["text"])  # the hover says it too
+
+
+def _array(v) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed array {"dtype", "bdata" (base64)}."""
+    import base64
+
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float)
+    return np.asarray(v, float)
