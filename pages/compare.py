@@ -1,5 +1,5 @@
 """Compare: label-efficiency curves, led by the best generative pipeline (chosen on validation) against pixels +
-logistic regression on the same shots; a presentation view with PNG and one-page HTML exports."""
+logistic regression on the same shots; a presentation view with PNG and one-page HTML and PDF exports."""
 
 import time
 
@@ -118,12 +118,16 @@ with common.guard():
         st.markdown(sentence)
     chart = figures.curves_png(shown, "", (1400, 720), name=labels.pipeline, font=22)
     footer = f"genclf · {time.strftime('%Y-%m-%d')} · `genclf report --dataset {c.dataset}` regenerates the numbers"
-    a, b, d, e = st.columns(4)
+    tall = figures.curves_png(shown, "", (1400, 1000), name=labels.pipeline, font=24)  # fills an A4 page's width
+    a, b, f, d, e = st.columns(5)
     a.download_button("Slide PNG", presentation.presentation_png(headline, subline, sentence, chart, numbers),
                       f"{c.dataset}-compare.png", "image/png", icon=":material/image:")  # fmt: skip
     b.download_button("One-page HTML report",
                       presentation.presentation_html(headline, headline, subline, sentence, chart, numbers, footer),
                       f"{c.dataset}-compare.html", "text/html", icon=":material/description:")  # fmt: skip
+    f.download_button("One-page PDF report",
+                      presentation.presentation_pdf(headline, headline, subline, sentence, tall, numbers, footer),
+                      f"{c.dataset}-compare.pdf", "application/pdf", icon=":material/picture_as_pdf:")  # fmt: skip
     if not present:
         d.download_button("Curves CSV", shown.to_csv(index=False), f"{c.dataset}-curves.csv", "text/csv",
                           icon=":material/download:")  # fmt: skip
