@@ -450,3 +450,23 @@ def _array(v) -> np.ndarray:
     if isinstance(v, dict):
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float)
     return np.asarray(v, float)
+
+
+def test_fewshot_history_reopens_a_run_and_pixels_has_no_lead_over_itself(app_env):
+    at = _open()
+    at.selectbox(key="backbone_label").set_value("pixels").run()
+    at.switch_page("pages/fewshot.py").run()
+    at.button[0].click().run()
+    _ok(at)
+    assert {m.label for m in at.metric} >= {"Validation accuracy", "Test accuracy"}
+    assert all(not m.proto.delta for m in at.metric)  # no "vs pixels" on pixels itself
+    next(s for s in at.selectbox if s.label == "Head").set_value("knn")
+    at.radio[0].set_value("representative")
+    at.button[0].click().run()
+    _ok(at)
+    assert at.subheader[0].value.startswith("Run #2") and "on average" in at.subheader[0].value
+    at.selectbox(key="fs_reopen_2").set_value(1).run()
+    _ok(at)
+    assert at.subheader[0].value.startswith("Run #1") and "logistic regression" in at.subheader[0].value
+    hist = at.dataframe[0].value
+    assert list(hist["run"]) == [1, 2] and (hist["val. lead"] == "–").all() and (hist["test lead"] == "–").all()
