@@ -92,12 +92,16 @@ with common.guard():
     else:
         headline, subline = f"{dsname}: test accuracy vs labeled images per class", ""
         if len(table):
-            st.caption("No validation runs here to choose a best pipeline on, so every pipeline is drawn.")
+            st.caption("No validation runs here to choose a best pipeline on, so every pipeline is drawn (at most "
+                       f"{len(figures.LINES) - 1}, one colour each).")  # fmt: skip
     others = [m for m in dict.fromkeys(table["method"]) if m != base]
-    extra = others if not best else []
-    if not present and best:
-        extra = st.multiselect("Add lines", others, key="compare_lines", format_func=labels.pipeline,
-                               help="Any other pipeline of these runs, each drawn with its own colour.")  # fmt: skip
+    room = len(figures.LINES) - 1 - bool(best)  # colours left after the baseline's black and the best curve's
+    extra = [] if best else others[:room]
+    if not present and (best or len(others) > room):
+        extra = st.multiselect("Add lines" if best else "Lines", others, default=extra, key="compare_lines",
+                               max_selections=room, format_func=labels.pipeline,
+                               help=f"Any other pipeline of these runs, each in its own colour (at most {room}, so "
+                               "that no colour repeats).")  # fmt: skip
     shown = [tables.best_curve(table, best)] if best else []
     shown = pd.concat([*shown, table[table["method"].isin([base, *extra])]], ignore_index=True)
     methods = [m for m in ([tables.BEST] if best else []) + [base, *extra] if (shown["method"] == m).any()]

@@ -470,3 +470,21 @@ def test_fewshot_history_reopens_a_run_and_pixels_has_no_lead_over_itself(app_en
     assert at.subheader[0].value.startswith("Run #1") and "logistic regression" in at.subheader[0].value
     hist = at.dataframe[0].value
     assert list(hist["run"]) == [1, 2] and (hist["val. lead"] == "–").all() and (hist["test lead"] == "–").all()
+
+
+def test_compare_never_repeats_a_colour_however_many_pipelines(app_env):
+    d = app_env / "results" / "digits"
+    d.mkdir(parents=True)
+    rows = ["dataset,backbone,head,shots,seed,strategy,split,accuracy,baseline_accuracy"]
+    for i, (bb, head) in enumerate(
+        (b, h) for b in ("pixels", "vae", "ddpm", "gan", "vqvae") for h in ("logreg", "linear", "mlp", "knn")
+    ):
+        rows += [f"digits,{bb},{head},{k},0,random,test,{0.4 + 0.01 * i + 0.01 * k},0.4" for k in (1, 5)]
+    d.joinpath("eval.csv").write_text("\n".join(rows) + "\n")  # 20 pipelines, no validation runs
+    at = _open("compare")
+    _ok(at)
+    lines = at.multiselect(key="compare_lines")
+    assert len(lines.value) == len(figures.LINES) - 1 and lines.proto.max_selections == len(figures.LINES) - 1
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    colours = [tr["line"]["color"] for tr in spec["data"] if tr.get("mode") == "lines+markers"]
+    assert len(colours) == len(figures.LINES) and len(set(colours)) == len(colours)
