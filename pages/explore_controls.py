@@ -4,6 +4,7 @@ The compute (groups, matches, CSV and zip) lives in genclf.app.explore_tools; th
 from __future__ import annotations
 
 import contextlib
+import re
 
 import numpy as np
 import streamlit as st
@@ -21,8 +22,9 @@ def predictions(pred: dict[int, int] | None, source: str) -> explore_tools.Predi
     result is memoised, so this reads it back rather than training again)."""
     if pred is None:
         return None
+    n = re.search(r"#(\d+)\b", source)  # the run's number, however the source is worded
     for run in ss.get("fewshot_runs", []):
-        if source.startswith(f"run #{run['n']} "):
+        if n and run["n"] == int(n.group(1)):
             with contextlib.suppress(Exception):
                 return explore_tools.predictions_of(common.few_shot(run["params"]), source)
     return explore_tools.Predictions(pred, None, source)
