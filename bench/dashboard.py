@@ -134,7 +134,7 @@ def server_side(a, ts: list[int]) -> list[float]:
     """Layout (memory/disk/shipped) + alignment + plotly figure + its JSON: what a slider move costs the server."""
     os.environ["GENCLF_CACHE_DIR"] = a.cache
     from genclf import explore
-    from genclf.app import figures, views
+    from genclf.app import explore_figures, views
 
     bb = "ddpm"
     v = explore.View(a.dataset, bb, None, None, views.DEFAULT_N, 0, "umap", 2)
@@ -144,7 +144,7 @@ def server_side(a, ts: list[int]) -> list[float]:
     for t in ts:
         t0 = time.perf_counter()
         shown = views.explore_layout(v.at(t))
-        figures.scatter(shown.xy, pts, [], views.view_title(v.at(t), shown)).to_json()
+        explore_figures.scatter(shown.xy, pts, None, [], views.view_title(v.at(t), shown)).to_json()
         out.append(time.perf_counter() - t0)
     return out
 

@@ -1,6 +1,7 @@
 """Classification heads: pure functions over frozen (N, D) float32 features (the DINO/MAE habit).
 
     pred = fit_predict("logreg", x_train, y_train, x_test, seed=0)     # (N_test,) int64
+    s = fit_predict_proba("logreg", x_train, y_train, x_test, seed=0)  # s.pred, s.proba (N_test, C), s.classes (C,)
 
 Every head sees the same preprocessing: features are standardized with statistics fitted on the
 labeled shots only (`standardize=True`). Raw pixels must be passed with `standardize=False`:
@@ -9,7 +10,8 @@ REFERENCE.md shows that standardizing pixels handicaps the baseline.
 - `logreg`: sklearn LogisticRegression, C=1 (the pixel baseline of REFERENCE.md).
 - `linear`: one torch Linear layer ("Lin" in the original work).
 - `mlp`: Linear-ReLU-Linear with 128 hidden units ("NonLin").
-- `knn`: cosine 1-nearest-neighbour (REFERENCE.md's pixels + 1-NN).
+- `knn`: cosine 1-nearest-neighbour (REFERENCE.md's pixels + 1-NN). Its probabilities are a score, not a
+  calibrated model: a softmax (temperature KNN_TEMPERATURE) over each class's best cosine similarity.
 - `labelprop`: label spreading (Zhou et al. 2004) over a kNN graph of the labeled shots plus an
   unlabeled pool, then inductive prediction for the test points from their pool neighbours; test
   labels are never used. Its graph space (z-score, whitened PCA, unit length) is fitted on the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,6 +33,27 @@ HIDDEN = 128
 LABELPROP_NEIGHBORS = 10
 LABELPROP_DIMS = 128  # whitened PCA components of the graph space (see _graph_space)
 ALPHA = 0.99  # Zhou et al. 2004; sklearn's 0.2 stalls before labels reach far points of the graph
+KNN_TEMPERATURE = 0.07  # softmax over cosine similarities, as in DINO's kNN eval (Wu et al. 2018)
+
+
+class Scores(NamedTuple):
+    """What fit_predict_proba returns: pred (M,) int64; proba (M, C) float32, each row sums to 1 and its argmax is
+    pred; classes (C,) int64, the labels of proba's columns (the classes present in y_train, ascending)."""
+
+    pred: np.ndarray
+    proba: np.ndarray
+    classes: np.ndarray
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(M,) float32 in (0, 1]: the probability of the predicted class."""
+        return self.proba.max(1) if self.proba.size else np.zeros(len(self.pred), np.float32)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
 def check_head(head: str) -> str:
@@ -85,28 +109,46 @@ def _check(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> None
 
 
 # ------------------------------------------------------------------ sklearn heads
+# Each head returns (pred (M,), proba (M, C) over np.unique(y) or None when `proba` is False: the report's sweeps
+# call thousands of heads and only need labels).
 
 
-def _logreg(x, y, xt, seed: int, C: float = 1.0) -> np.ndarray:
+def _logreg(x, y, xt, seed: int, C: float = 1.0, proba: bool = False):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(y)) < 2:
-        return np.full(len(xt), y[0])
+        return np.full(len(xt), y[0]), np.ones((len(xt), 1), np.float32) if proba else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = LogisticRegression(C=C, random_state=seed).fit(x, y)  # sklearn defaults, as REFERENCE.md's baseline
-    return clf.predict(xt)
+    return clf.predict(xt), clf.predict_proba(xt).astype(np.float32) if proba else None
 
 
-def _knn(x, y, xt, stats=None) -> np.ndarray:
+def _knn(x, y, xt, stats=None, proba: bool = False):
     """Cosine 1-NN. x: standardized shots; xt: raw test rows, standardized on the fly by folding the
-    statistics into the product (a test row's own norm does not change its nearest neighbour)."""
+    statistics into the product (a test row's own norm does not change its nearest neighbour). Its proba: a
+    softmax over each class's best cosine (dividing by the test row's norm keeps the argmax)."""
     xn = _l2(x)
     if stats is None:
-        return y[(xt @ xn.T).argmax(1)]
-    mean, scale = stats
-    return y[(xt @ (xn / scale).T - (mean / scale) @ xn.T).argmax(1)]
+        sim = xt @ xn.T
+    else:
+        mean, scale = stats
+        sim = xt @ (xn / scale).T - (mean / scale) @ xn.T
+    pred = y[sim.argmax(1)]
+    if not proba:
+        return pred, None
+    cos = sim / np.maximum(_row_norms(xt, stats), 1e-12)[:, None]
+    best = np.stack([cos[:, y == c].max(1) for c in np.unique(y)], 1)
+    return pred, _softmax(best / KNN_TEMPERATURE)
+
+
+def _row_norms(x: np.ndarray, stats, chunk: int = 4096) -> np.ndarray:
+    """Norms of the standardized rows of x, a chunk at a time (never a second (M, D) copy)."""
+    out = np.empty(len(x), np.float32)
+    for i in range(0, len(x), chunk):
+        out[i : i + chunk] = np.linalg.norm(_prep(x[i : i + chunk], stats), axis=1)
+    return out
 
 
 def _graph_space(x: np.ndarray, xu: np.ndarray, dims: int = LABELPROP_DIMS):
@@ -132,7 +174,7 @@ def _graph_space(x: np.ndarray, xu: np.ndarray, dims: int = LABELPROP_DIMS):
     return lambda a: _l2(pca.transform(z(a)).astype(np.float32))
 
 
-def _labelprop(x, y, xt, xu, n_neighbors: int = LABELPROP_NEIGHBORS) -> np.ndarray:
+def _labelprop(x, y, xt, xu, n_neighbors: int = LABELPROP_NEIGHBORS, proba: bool = False):
     from sklearn.semi_supervised import LabelSpreading
 
     space = _graph_space(x, xu)
@@ -143,22 +185,26 @@ def _labelprop(x, y, xt, xu, n_neighbors: int = LABELPROP_NEIGHBORS) -> np.ndarr
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")  # convergence and 0/0 on isolated graph components
         ls = LabelSpreading(kernel="knn", n_neighbors=nn, alpha=ALPHA, max_iter=1000).fit(xa, ya)
-        proba = np.nan_to_num(ls.predict_proba(xt))
-    pred = ls.classes_[proba.argmax(1)]
-    lost = proba.max(1) <= 0  # neighbours all in components no label reached: fall back to 1-NN
+        p = np.nan_to_num(ls.predict_proba(xt)).astype(np.float32)
+    pred = ls.classes_[p.argmax(1)]
+    lost = p.max(1) <= 0  # neighbours all in components no label reached: fall back to 1-NN
     if lost.any():
-        pred[lost] = _knn(x, y, xt[lost])
-    return pred
+        pred[lost], p_lost = _knn(x, y, xt[lost], proba=proba)
+        if proba:
+            p[lost] = p_lost
+    return pred, p / p.sum(1, keepdims=True) if proba else None
 
 
 # ------------------------------------------------------------------ torch heads
 
 
-def _torch_head(x, y, xt, seed: int, hidden: int | None, steps: int = 300, lr: float = 1e-2, wd: float = 1e-4) -> np.ndarray:
-    """Full-batch Adam on cross-entropy; seeded without touching the global torch RNG."""
+def _torch_head(
+    x, y, xt, seed: int, hidden: int | None, proba: bool = False, steps: int = 300, lr: float = 1e-2, wd: float = 1e-4
+):
+    """Full-batch Adam on cross-entropy; seeded without touching the global torch RNG. proba: softmax of the logits."""
 
     with _one_torch_thread():
-        return _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, np.unique(y))
+        return _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, np.unique(y), proba)
 
 
 @contextlib.contextmanager
@@ -174,7 +220,7 @@ def _one_torch_thread():
         torch.set_num_threads(threads)
 
 
-def _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, classes) -> np.ndarray:
+def _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, classes, proba):
     import torch
     from torch import nn
 
@@ -195,8 +241,9 @@ def _torch_fit_predict(x, y, xt, seed, hidden, steps, lr, wd, classes) -> np.nda
             loss.backward()
             opt.step()
     with torch.inference_mode():
-        out = torch.cat([model(torch.as_tensor(xt[i : i + 8192])).argmax(1) for i in range(0, len(xt), 8192)])
-    return classes[out.numpy()]
+        logits = torch.cat([model(torch.as_tensor(xt[i : i + 8192])) for i in range(0, len(xt), 8192)])
+    pred = classes[logits.argmax(1).numpy()]
+    return pred, torch.softmax(logits.double(), 1).float().numpy() if proba else None
 
 
 # ------------------------------------------------------------------ entry point
@@ -217,6 +264,27 @@ def fit_predict(
     `x_unlabeled` (U, D): the unlabeled pool, required by (and only used by) `labelprop`.
     `standardize`: z-score with statistics of x_train; pass False for raw pixels.
     """
+    return _fit(head, x_train, y_train, x_test, seed, x_unlabeled, standardize, False)[0]
+
+
+def fit_predict_proba(
+    head: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    seed: int = 0,
+    x_unlabeled: np.ndarray | None = None,
+    standardize: bool = True,
+) -> Scores:
+    """fit_predict plus class probabilities: Scores(pred (M,), proba (M, C), classes (C,)), the same `pred` as
+    fit_predict. logreg, linear, mlp: the model's softmax; labelprop: label spreading's class distribution; knn: a
+    similarity score (see _knn), not a calibrated probability."""
+    pred, proba = _fit(head, x_train, y_train, x_test, seed, x_unlabeled, standardize, True)
+    return Scores(pred, proba, np.unique(np.asarray(y_train).astype(np.int64)))
+
+
+def _fit(head, x_train, y_train, x_test, seed, x_unlabeled, standardize, proba) -> tuple[np.ndarray, np.ndarray | None]:
     check_head(head)
     x_train, x_test = np.asarray(x_train, np.float32), np.asarray(x_test, np.float32)
     y_train = np.asarray(y_train).astype(np.int64)
@@ -224,26 +292,28 @@ def fit_predict(
     if head == "labelprop" and (x_unlabeled is None or len(x_unlabeled) == 0):
         raise GenclfError("head 'labelprop' needs unlabeled features (x_unlabeled); pick another head or pass the pool")
     if len(x_test) == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros((0, len(np.unique(y_train))), np.float32) if proba else None
     if head == "labelprop":  # big neighbour searches: let BLAS use every core; its own z-scoring (see _graph_space)
-        return np.asarray(_labelprop(x_train, y_train, x_test, np.asarray(x_unlabeled, np.float32)), np.int64)
+        pred, p = _labelprop(x_train, y_train, x_test, np.asarray(x_unlabeled, np.float32), proba=proba)
+        return np.asarray(pred, np.int64), p
     from threadpoolctl import threadpool_limits
 
     # the other heads do small linear algebra, where BLAS threads only fight (QR: 50 ms alone, 4 s contended)
     with threadpool_limits(1, user_api="blas"):
-        return _small_head(head, x_train, y_train, x_test, seed, standardize)
+        return _small_head(head, x_train, y_train, x_test, seed, standardize, proba)
 
 
-def _small_head(head, x_train, y_train, x_test, seed, standardize) -> np.ndarray:
+def _small_head(head, x_train, y_train, x_test, seed, standardize, proba):
     stats = standardizer(x_train) if standardize else None
     if head == "knn":
-        return _knn(_prep(x_train, stats), y_train, x_test, stats)
-    x, xt = _span_view(x_train, x_test, stats)
-    if head == "logreg":
-        pred = _logreg(x, y_train, xt, seed)
+        pred, p = _knn(_prep(x_train, stats), y_train, x_test, stats, proba)
     else:
-        pred = _torch_head(x, y_train, xt, seed, hidden=HIDDEN if head == "mlp" else None)
-    return np.asarray(pred, np.int64)
+        x, xt = _span_view(x_train, x_test, stats)
+        if head == "logreg":
+            pred, p = _logreg(x, y_train, xt, seed, proba=proba)
+        else:
+            pred, p = _torch_head(x, y_train, xt, seed, hidden=HIDDEN if head == "mlp" else None, proba=proba)
+    return np.asarray(pred, np.int64), p
 
 
 # ------------------------------------------------------------------ the from-scratch baseline
@@ -264,11 +334,16 @@ def cnn_fit_predict(
     horizontal flips where the dataset allows them. `steps` (Adam, batch 64) defaults to about 40
     epochs, clipped to [400, 1000] so few shots still train and k=100 stays under a minute on a CPU.
     """
+    return cnn_fit_predict_proba(x_train, y_train, x_test, seed=seed, hflip=hflip, steps=steps).pred
+
+
+def cnn_fit_predict_proba(x_train, y_train, x_test, *, seed: int = 0, hflip: bool = False, steps: int | None = None) -> Scores:
+    """cnn_fit_predict plus the softmax of its logits: Scores(pred, proba (M, C), classes)."""
     with _one_torch_thread():
         return _cnn(x_train, y_train, x_test, seed, hflip, steps)
 
 
-def _cnn(x_train, y_train, x_test, seed, hflip, steps) -> np.ndarray:
+def _cnn(x_train, y_train, x_test, seed, hflip, steps) -> Scores:
     import torch
     from torch import nn
 
@@ -301,5 +376,6 @@ def _cnn(x_train, y_train, x_test, seed, hflip, steps) -> np.ndarray:
             opt.step()
     model.eval()
     with torch.inference_mode():
-        out = torch.cat([model(to_t(x_test[j : j + 1024])).argmax(1) for j in range(0, len(x_test), 1024)])
-    return classes[out.numpy()].astype(np.int64)
+        logits = torch.cat([model(to_t(x_test[j : j + 1024])) for j in range(0, len(x_test), 1024)])
+    pred = classes[logits.argmax(1).numpy()].astype(np.int64)
+    return Scores(pred, torch.softmax(logits.double(), 1).float().numpy(), classes.astype(np.int64))

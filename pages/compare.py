@@ -1,5 +1,5 @@
 """Compare: label-efficiency curves, led by the best generative pipeline (chosen on validation) against pixels +
-logistic regression on the same shots; a presentation view with PNG and one-page HTML exports."""
+logistic regression on the same shots; a presentation view with PNG and one-page HTML and PDF exports."""
 
 import time
 
@@ -92,12 +92,16 @@ with common.guard():
     else:
         headline, subline = f"{dsname}: test accuracy vs labeled images per class", ""
         if len(table):
-            st.caption("No validation runs here to choose a best pipeline on, so every pipeline is drawn.")
+            st.caption("No validation runs here to choose a best pipeline on, so every pipeline is drawn (at most "
+                       f"{len(figures.LINES) - 1}, one colour each).")  # fmt: skip
     others = [m for m in dict.fromkeys(table["method"]) if m != base]
-    extra = others if not best else []
-    if not present and best:
-        extra = st.multiselect("Add lines", others, key="compare_lines", format_func=labels.pipeline,
-                               help="Any other pipeline of these runs, each drawn with its own colour.")  # fmt: skip
+    room = len(figures.LINES) - 1 - bool(best)  # colours left after the baseline's black and the best curve's
+    extra = [] if best else others[:room]
+    if not present and (best or len(others) > room):
+        extra = st.multiselect("Add lines" if best else "Lines", others, default=extra, key="compare_lines",
+                               max_selections=room, format_func=labels.pipeline,
+                               help=f"Any other pipeline of these runs, each in its own colour (at most {room}, so "
+                               "that no colour repeats).")  # fmt: skip
     shown = [tables.best_curve(table, best)] if best else []
     shown = pd.concat([*shown, table[table["method"].isin([base, *extra])]], ignore_index=True)
     methods = [m for m in ([tables.BEST] if best else []) + [base, *extra] if (shown["method"] == m).any()]
@@ -118,12 +122,16 @@ with common.guard():
         st.markdown(sentence)
     chart = figures.curves_png(shown, "", (1400, 720), name=labels.pipeline, font=22)
     footer = f"genclf · {time.strftime('%Y-%m-%d')} · `genclf report --dataset {c.dataset}` regenerates the numbers"
-    a, b, d, e = st.columns(4)
+    tall = figures.curves_png(shown, "", (1400, 1000), name=labels.pipeline, font=24)  # fills an A4 page's width
+    a, b, f, d, e = st.columns(5)
     a.download_button("Slide PNG", presentation.presentation_png(headline, subline, sentence, chart, numbers),
                       f"{c.dataset}-compare.png", "image/png", icon=":material/image:")  # fmt: skip
     b.download_button("One-page HTML report",
                       presentation.presentation_html(headline, headline, subline, sentence, chart, numbers, footer),
                       f"{c.dataset}-compare.html", "text/html", icon=":material/description:")  # fmt: skip
+    f.download_button("One-page PDF report",
+                      presentation.presentation_pdf(headline, headline, subline, sentence, tall, numbers, footer),
+                      f"{c.dataset}-compare.pdf", "application/pdf", icon=":material/picture_as_pdf:")  # fmt: skip
     if not present:
         d.download_button("Curves CSV", shown.to_csv(index=False), f"{c.dataset}-curves.csv", "text/csv",
                           icon=":material/download:")  # fmt: skip

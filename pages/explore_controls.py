@@ -3,18 +3,39 @@ The compute (groups, matches, CSV and zip) lives in genclf.app.explore_tools; th
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import numpy as np
 import streamlit as st
 
 from genclf import explore
-from genclf.app import explore_figures, explore_tools, views
+from genclf.app import explore_figures, explore_tools, labels, views
+from pages import common
 
 ss = st.session_state
 EXPORT_MAX = 5000  # rows (and images) in one export; the caption says when a selection is larger
 
 
 def predictions(pred: dict[int, int] | None, source: str) -> explore_tools.Predictions | None:
-    return None if pred is None else explore_tools.Predictions(pred, None, source)
+    """common.predictions_for's (pred, "run #n (…)") -> Predictions, with the run's per-image confidence (its
+    result is memoised, so this reads it back rather than training again)."""
+    if pred is None:
+        return None
+    n = re.search(r"#(\d+)\b", source)  # the run's number, however the source is worded
+    for run in ss.get("fewshot_runs", []):
+        if n and run["n"] == int(n.group(1)):
+            with contextlib.suppress(Exception):
+                return explore_tools.predictions_of(common.few_shot(run["params"]), source)
+    return explore_tools.Predictions(pred, None, source)
+
+
+def _hint() -> str:
+    """What to run for the prediction colours: a Few-shot run on this very view."""
+    c, t = ss.get("_ctx"), common.get("t", None, int)
+    what = f"{labels.backbone(c.label)}{f' at t = {t}' if c.has_t and t is not None else ''}" if c else "this view"
+    return (f"Colour by predicted class, correct / wrong or confidence: press **Train** on the **Few-shot** page "
+            f"with {what} (same dataset and blocks); the colours then come from your latest such run.")  # fmt: skip
 
 
 def controls(pts, preds: explore_tools.Predictions | None) -> dict:
@@ -29,7 +50,9 @@ def controls(pts, preds: explore_tools.Predictions | None) -> dict:
             modes,
             key="explore_color",
             help="Predicted class, correct / wrong and confidence come from your latest Few-shot run on the same "
-            "dataset, backbone, blocks and t" + ("" if preds else " (none yet: train one on the Few-shot page)"),
+            "dataset, backbone, blocks and t"
+            + ("" if preds else " (none yet: train one on the Few-shot page)")
+            + ". Confidence is the head's probability of its prediction (for nearest neighbour, a similarity score).",
         )
         text = b.text_input("Search", key="explore_search", placeholder="test index (12, 40-45) or part of a class name")
         classes = c.multiselect(
@@ -41,6 +64,10 @@ def controls(pts, preds: explore_tools.Predictions | None) -> dict:
             key="explore_images",
             help=f"Draws each test image at its point (2D, at most {explore_tools.IMAGE_MODE_MAX:,} points shown).",
         )
+        if preds is None:
+            st.caption(_hint())
+        elif mode != "true class":
+            st.caption(f"Predictions from Few-shot {preds.source}.")
     filtering = explore_tools.is_filtering(text, classes, wrong)
     match = explore_tools.search(pts, text, classes, wrong, preds) if filtering else None
     if match is not None:

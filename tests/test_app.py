@@ -272,6 +272,8 @@ def test_compare_computes_and_reads_saved_results(app_env):
     at.toggle(key="compare_present").set_value(True).run()
     _ok(at)
     assert not at.title  # presentation view: chart and table only
+    exports = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert {"Slide PNG", "One-page HTML report", "One-page PDF report"} <= set(exports)
     # saved results (genclf report's CSVs) become the default source
     d = app_env / "results" / "digits"
     d.mkdir(parents=True)
@@ -416,3 +418,73 @@ def test_explore_search_colour_images_and_export(app_env):
     _ok(at)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Selection as CSV" in labels and "Images as zip" in labels
+
+
+def test_explore_colours_by_the_confidence_of_the_latest_fewshot_run(app_env):
+    at = _open()
+    assert at.selectbox(key="explore_color").options == ["true class"]
+    assert any("press **Train** on the **Few-shot** page" in c.value for c in at.caption)  # says what to run
+    at.switch_page("pages/fewshot.py").run()
+    next(s for s in at.selectbox if s.label == "Head").set_value("knn")  # knn: its confidence is a similarity score
+    at.button[0].click().run()
+    _ok(at)
+    at.switch_page("pages/explore.py").run()
+    _ok(at)
+    assert at.selectbox(key="explore_color").options == ["true class", "predicted class", "correct / wrong", "confidence"]
+    at.selectbox(key="explore_color").set_value("confidence").run()
+    _ok(at)
+    assert any("Predictions from Few-shot run #1" in c.value for c in at.caption)
+    spec = json.loads(_charts(at)[0].proto.spec)
+    scored = [d for d in spec["data"] if d["name"] == "confidence"]
+    assert len(scored) == 1 and scored[0]["marker"]["colorscale"]
+    assert "confidence" in scored[0]["marker"]["colorbar"]["title"]["text"]
+    conf = _array(scored[0]["marker"]["color"])
+    assert ((conf > 0) & (conf <= 1)).all() and len(np.unique(conf.round(3))) > 1
+    assert all("confidence" in t for t in scored[0]["text"])  # the hover says it too
+
+
+def _array(v) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed array {"dtype", "bdata" (base64)}."""
+    import base64
+
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float)
+    return np.asarray(v, float)
+
+
+def test_fewshot_history_reopens_a_run_and_pixels_has_no_lead_over_itself(app_env):
+    at = _open()
+    at.selectbox(key="backbone_label").set_value("pixels").run()
+    at.switch_page("pages/fewshot.py").run()
+    at.button[0].click().run()
+    _ok(at)
+    assert {m.label for m in at.metric} >= {"Validation accuracy", "Test accuracy"}
+    assert all(not m.proto.delta for m in at.metric)  # no "vs pixels" on pixels itself
+    next(s for s in at.selectbox if s.label == "Head").set_value("knn")
+    at.radio[0].set_value("representative")
+    at.button[0].click().run()
+    _ok(at)
+    assert at.subheader[0].value.startswith("Run #2") and "on average" in at.subheader[0].value
+    at.selectbox(key="fs_reopen_2").set_value(1).run()
+    _ok(at)
+    assert at.subheader[0].value.startswith("Run #1") and "logistic regression" in at.subheader[0].value
+    hist = at.dataframe[0].value
+    assert list(hist["run"]) == [1, 2] and (hist["val. lead"] == "–").all() and (hist["test lead"] == "–").all()
+
+
+def test_compare_never_repeats_a_colour_however_many_pipelines(app_env):
+    d = app_env / "results" / "digits"
+    d.mkdir(parents=True)
+    rows = ["dataset,backbone,head,shots,seed,strategy,split,accuracy,baseline_accuracy"]
+    for i, (bb, head) in enumerate(
+        (b, h) for b in ("pixels", "vae", "ddpm", "gan", "vqvae") for h in ("logreg", "linear", "mlp", "knn")
+    ):
+        rows += [f"digits,{bb},{head},{k},0,random,test,{0.4 + 0.01 * i + 0.01 * k},0.4" for k in (1, 5)]
+    d.joinpath("eval.csv").write_text("\n".join(rows) + "\n")  # 20 pipelines, no validation runs
+    at = _open("compare")
+    _ok(at)
+    lines = at.multiselect(key="compare_lines")
+    assert len(lines.value) == len(figures.LINES) - 1 and lines.proto.max_selections == len(figures.LINES) - 1
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    colours = [tr["line"]["color"] for tr in spec["data"] if tr.get("mode") == "lines+markers"]
+    assert len(colours) == len(figures.LINES) and len(set(colours)) == len(colours)

@@ -99,6 +99,67 @@ def test_presentation_exports_are_self_contained(report_rows):
     assert "Headline &lt;b&gt;" in html and "+8.0 ± " in html
 
 
+def _pdf_objects(pdf: bytes) -> dict[int, bytes]:
+    """The objects of a PDF, checked against its xref table (each offset must point at its object)."""
+    xref = int(re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", pdf).group(1))
+    head = re.match(rb"xref\s+0 (\d+)\s+", pdf[xref:])
+    count, at = int(head.group(1)), xref + head.end()
+    entries = pdf[at : at + 20 * count].split(b"\n")
+    offsets = {n: int(e.split()[0]) for n, e in enumerate(entries[:count]) if e.split()[2] == b"n"}
+    ends = sorted([*offsets.values(), xref])
+    objs = {}
+    for n, off in offsets.items():
+        assert pdf[off:].startswith(b"%d 0 obj" % n), n
+        objs[n] = pdf[off : ends[ends.index(off) + 1]]
+    assert len(objs) == count - 1
+    return objs
+
+
+def _pdf_text(content: bytes) -> str:
+    """The strings shown by Tj operators, in order, one per line (WinAnsi, escapes undone)."""
+    shown = re.findall(rb"\(((?:\\.|[^\\)])*)\) Tj", content)
+    return "\n".join(re.sub(rb"\\(.)", rb"\1", s).decode("cp1252") for s in shown)
+
+
+def test_presentation_pdf_is_one_offline_page_with_the_headline_chart_and_numbers(report_rows):
+    import zlib
+
+    t = tables.curves_table(report_rows)
+    num = tables.numbers_table(t, ["ddpm + logreg", "pixels + logreg"], name=labels.pipeline)
+    chart = figures.curves_png(t, "", (700, 500), name=labels.pipeline, font=18)
+    headline = "DDPM + logistic regression: +8.0 ± 1.2 points at 10 labels per class (5 seeds) (draft)"
+    sentence = presentation.method_sentence("Fashion-MNIST", 10000, "DDPM", True)
+    pdf = presentation.presentation_pdf("Compare", headline, "over pixels", sentence, chart, num, "genclf footer")
+    assert pdf.startswith(b"%PDF-1.") and pdf.rstrip().endswith(b"%%EOF")
+    objs = _pdf_objects(pdf)
+    pages = [o for o in objs.values() if re.search(rb"/Type /Page\b(?!s)", o)]
+    assert len(pages) == 1 and b"/Count 1" in objs[2]
+    text = _pdf_text(objs[6])
+    assert " ".join(text.split()).startswith(" ".join(headline.split()))  # the headline first, ± included
+    assert "+8.0 ± " in text and "raw pixels + logistic regression" in text and "10,000 test images" in text.replace("\n", " ")
+    image = next(o for o in objs.values() if b"/Subtype /Image" in o)
+    w, h = (int(re.search(rb"/%s (\d+)" % k, image).group(1)) for k in (b"Width", b"Height"))
+    n = int(re.search(rb"/Length (\d+)", image).group(1))
+    data = image[image.index(b"stream\n") + 7 :][:n]
+    assert (w, h) == (700, 500) and len(zlib.decompress(data)) == w * h * 3  # the chart, embedded
+    rest = b"".join(o for o in objs.values() if o is not image)
+    assert b"/URI" not in rest and b"http" not in rest and b"/FontFile" not in rest  # nothing to fetch; built-in fonts
+    # every line of text stays on the page
+    for x, y in re.findall(rb"([\d.]+) ([\d.]+) Td", objs[6]):
+        assert 0 <= float(x) <= 595 and 0 <= float(y) <= 842
+
+
+def test_pdf_text_is_measured_and_wrapped_in_helvetica():
+    from genclf.app import pdf
+
+    assert pdf.width("i", 10) < pdf.width("m", 10) and pdf.width("Hello", 10) == pytest.approx(22.78)
+    lines = pdf.wrap("one two three four five six seven", 12, 60)
+    assert len(lines) > 1 and all(pdf.width(x, 12) <= 60 for x in lines) and " ".join(lines).count(" ") == 6
+    page = pdf.Page(200, 100)
+    page.text(10, 20, "a (tricky) \\ string", 10)
+    assert b"(a \\(tricky\\) \\\\ string) Tj" in page.pdf()
+
+
 @pytest.mark.parametrize(
     ("name", "plain"),
     [("mid_block", "bottleneck"), ("up_blocks.0", "first decoder block"), ("down_blocks.1", "second encoder block"),

@@ -38,6 +38,17 @@ def test_few_shot_result_keys_shapes_and_baseline():
     assert len(sub["test_idx"]) == 100 and np.array_equal(sub["shot_idx"], r["shot_idx"])
 
 
+def test_few_shot_stores_each_test_image_confidence():
+    r = experiments.few_shot(DS, "pixels", "logreg", 3, 0)
+    conf = r["confidence"]
+    assert conf.shape == r["pred"].shape and conf.dtype == np.float32 and ((conf > 0.1 - 1e-6) & (conf <= 1)).all()
+    ok = r["pred"] == r["y_test"]
+    assert conf[ok].mean() > conf[~ok].mean()  # the head is surer where it is right
+    assert "confidence" not in experiments.row_of(r)  # an array: kept out of the CSV row
+    cnn = experiments.few_shot(DS, "cnn", "cnn", 1, 0, test_limit=50)
+    assert cnn["confidence"].shape == (50,)
+
+
 def test_shots_are_disjoint_from_validation_and_seeded():
     ds = data.load(DS)
     s = data.splits(ds)

@@ -106,3 +106,35 @@ def test_image_mode_draws_one_thumbnail_per_shown_point(pts):
     assert all(tr.marker.opacity in (0.0, 0.25) for tr in fig.data)  # markers stay for hover/selection only
     fig3 = xf.scatter(np.c_[xy, xy[:, :1]], pts, xt.colour_groups(pts, "true class", None), thumbs=thumbs)
     assert len(fig3.layout.images) == 0  # image mode is 2D only
+
+
+def test_a_fewshot_result_is_read_back_with_its_confidence():
+    from genclf import experiments
+
+    r = experiments.few_shot(DS, "pixels", "logreg", 2, 0, test_limit=60)
+    p = xt.predictions_of(r, "run #1 (logreg, 2 shots)")
+    assert list(p.pred) == [int(i) for i in r["test_idx"]] and p.source.startswith("run #1")
+    assert all(p.pred[int(i)] == int(y) for i, y in zip(r["test_idx"], r["pred"]))
+    assert np.allclose([p.confidence[int(i)] for i in r["test_idx"]], r["confidence"])
+    assert xt.available_modes(p) == xt.COLOR_MODES
+    old = xt.predictions_of({k: v for k, v in r.items() if k != "confidence"})  # memoised before confidences
+    assert old.confidence is None and "confidence" not in xt.available_modes(old)
+    pts = Points(np.asarray(r["test_idx"]), np.asarray(r["y_test"]), data.load(DS).classes)
+    assert np.allclose(xt.confidence_of(pts, p), r["confidence"])
+
+
+def test_one_scatter_builder_draws_the_plain_class_view_and_the_confidence_scale(pts, preds):
+    p, _ = preds
+    xy = np.random.default_rng(2).normal(size=(len(pts.idx), 2)).astype(np.float32)
+    plain = xf.scatter(xy, pts, None, [3], "title", "rev")  # the cached default Explore chart: one trace per class
+    present = [c for c in range(10) if (pts.y == c).any()]
+    assert [tr.name for tr in plain.data] == [pts.classes[c] for c in present]
+    assert [tr.marker.color for tr in plain.data] == [xf.class_colour(c) for c in present]
+    assert all(tr.text is None and pts.classes[present[i]] in tr.hovertemplate for i, tr in enumerate(plain.data))
+    assert sum(len(tr.selectedpoints) for tr in plain.data) == 1 and plain.layout.uirevision == "rev"
+    fig = xf.scatter(xy, pts, xt.colour_groups(pts, "confidence", p), confidence=xt.confidence_of(pts, p))
+    bar = fig.data[0].marker
+    assert fig.data[0].name == "confidence" and bar.colorscale is not None and (bar.cmin, bar.cmax) == (0, 1)
+    assert bar.colorbar.orientation == "h" and "confidence" in bar.colorbar.title.text  # under the chart, off the legend
+    assert fig.data[0].text[0].endswith(f"confidence {p.confidence[int(pts.idx[0])]:.0%}")
+    assert fig.data[1].name == "not scored" and fig.layout.margin.b > 0

@@ -161,3 +161,51 @@ def test_labelprop_graph_space_ignores_feature_units_in_high_dimensions():
     a = heads.fit_predict("labelprop", x, y, xt, x_unlabeled=xu)
     b = heads.fit_predict("labelprop", x * scale + 3, y, xt * scale + 3, x_unlabeled=xu * scale + 3, standardize=False)
     assert np.mean(a == b) >= 0.99
+
+
+# ------------------------------------------------------------------ probabilities (Explore's colour by confidence)
+
+
+@pytest.mark.parametrize("head", heads.HEADS)
+@pytest.mark.parametrize("standardize", [True, False])
+def test_probabilities_sum_to_one_and_argmax_is_the_prediction(head, standardize):
+    x, y = blobs(4, spread=1.0, seed=30)
+    xt, _ = blobs(40, spread=1.0, seed=31)
+    xu, _ = blobs(30, spread=1.0, seed=32)
+    s = heads.fit_predict_proba(head, x, y, xt, seed=3, x_unlabeled=xu, standardize=standardize)
+    assert s.proba.shape == (len(xt), 5) and s.proba.dtype == np.float32 and list(s.classes) == [0, 1, 2, 3, 4]
+    assert np.allclose(s.proba.sum(1), 1, atol=1e-5) and (s.proba >= 0).all()
+    assert np.array_equal(s.classes[s.proba.argmax(1)], s.pred)
+    # the same labels as fit_predict, and a confidence that says something: higher where the head is right
+    assert np.array_equal(s.pred, heads.fit_predict(head, x, y, xt, seed=3, x_unlabeled=xu, standardize=standardize))
+    assert s.confidence.shape == (len(xt),) and ((s.confidence > 1 / 5 - 1e-6) & (s.confidence <= 1 + 1e-6)).all()
+    assert len(np.unique(s.confidence.round(4))) > 1
+
+
+def test_probability_columns_are_the_classes_present_in_the_shots():
+    x, y = blobs(3, seed=33)
+    xt, _ = blobs(10, seed=34)
+    keep = y != 2  # a representative pick can miss a class
+    s = heads.fit_predict_proba("logreg", x[keep], y[keep] * 10, xt)
+    assert list(s.classes) == [0, 10, 30, 40] and s.proba.shape == (len(xt), 4) and set(s.pred) <= {0, 10, 30, 40}
+    one = heads.fit_predict_proba("logreg", x[y == 1], y[y == 1], xt)  # a single class: certain, never NaN
+    assert np.array_equal(one.proba, np.ones((len(xt), 1))) and (one.pred == 1).all()
+    empty = heads.fit_predict_proba("knn", x, y, xt[:0])
+    assert empty.proba.shape == (0, 5) and empty.confidence.shape == (0,)
+
+
+def test_knn_confidence_is_a_softmax_over_each_class_best_cosine():
+    x = np.array([[1, 0], [0, 1]], np.float32)
+    xt = np.array([[3, 0], [1, 1], [0.2, 5]], np.float32)  # on class 0, halfway, near class 1 (norms differ)
+    s = heads.fit_predict_proba("knn", x, np.array([0, 1]), xt, standardize=False)
+    assert list(s.pred[[0, 2]]) == [0, 1] and np.allclose(s.proba[1], 0.5)
+    want = 1 / (1 + np.exp(-(1 - 0) / heads.KNN_TEMPERATURE))  # cosines 1 and 0: the test row's length is divided out
+    assert np.isclose(s.confidence[0], want, atol=1e-5)
+
+
+def test_cnn_probabilities(tiny_images, tiny_labels):
+    idx = np.arange(48)
+    train, test = idx[idx % 2 == 0], idx[idx % 2 == 1]
+    s = heads.cnn_fit_predict_proba(tiny_images[train], tiny_labels[train], tiny_images[test], seed=0, steps=20)
+    assert np.allclose(s.proba.sum(1), 1, atol=1e-5) and np.array_equal(s.classes[s.proba.argmax(1)], s.pred)
+    assert np.array_equal(s.pred, heads.cnn_fit_predict(tiny_images[train], tiny_labels[train], tiny_images[test], steps=20))

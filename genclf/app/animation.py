@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from genclf.app.figures import scatter
+from genclf.app.explore_figures import scatter
 
 
 def animated(layouts: dict[int, np.ndarray], pts, title: str, frame_ms: int = 700, height: int = 560) -> go.Figure:
     """layouts: t -> (N, dim) aligned layout of the same points (ascending t). Play/pause buttons and a t slider."""
     ts = sorted(layouts)
-    fig = scatter(layouts[ts[0]], pts, [], f"{title} · t={ts[0]}", uirevision="play", height=height + 60)
+    fig = scatter(layouts[ts[0]], pts, None, [], f"{title} · t={ts[0]}", uirevision="play", height=height + 60)
     dim = layouts[ts[0]].shape[1]
     classes = [c for c in range(len(pts.classes)) if (pts.y == c).any()]
     frames = []

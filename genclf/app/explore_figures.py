@@ -1,5 +1,6 @@
-"""The Explore scatter: colour groups (class, prediction, correct/wrong, confidence), a search that fades what
-does not match, the clicked point marked, and an image mode that draws thumbnails as the points.
+"""The Explore scatter, the one builder of every Explore chart (the plain class view, the animation, the tools):
+colour groups (class, prediction, correct/wrong, confidence), a search that fades what does not match, the clicked
+point marked, and an image mode that draws thumbnails as the points.
 
 Every point carries customdata = (position in the view's sample, test index), whatever trace it lands in, so a
 selection maps back to images the same way in every mode.
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from genclf.app.explore_tools import Group
+from genclf.app.explore_tools import Group, colour_groups
 
 if TYPE_CHECKING:
     from genclf.app.views import Points
@@ -21,22 +22,31 @@ if TYPE_CHECKING:
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 FADED = "#d0d0d0"
 CONFIG = {"displaylogo": False, "scrollZoom": False}  # the wheel scrolls the page; zoom stays on the toolbar
+CONFIDENCE_SCALE = "Viridis"  # perceptually uniform and colour-blind safe: dark = unsure, yellow = sure
 
 
 def class_colour(c: int) -> str:
     return PALETTE[c % len(PALETTE)]
 
 
-def _trace(xy, pos, pts, name, colour, dim, *, size, opacity, showlegend=True, legendgroup=None, hover=True, **marker):
+def _trace(xy, pos, pts, name, colour, dim, *, size, opacity, showlegend=True, legendgroup=None, hover=True, note=None,
+           **marker):  # fmt: skip
+    """One trace of the points at `pos`. Hover: the true class (written once into the template when the trace holds
+    a single class, else per point) and the test index, plus `note` (one string per point) when given."""
     cd = np.stack([pos, pts.idx[pos]], 1) if len(pos) else np.zeros((0, 2), int)
-    tip = "<b>%{text}</b><br>test image %{customdata[1]}<extra></extra>" if hover else None
-    text = [pts.classes[pts.y[p]] for p in pos]
+    ys = np.unique(pts.y[pos])
+    text = None
+    if len(ys) == 1 and note is None:
+        label = pts.classes[ys[0]].replace("%", "%%")
+    else:
+        label = "%{text}"
+        text = [pts.classes[pts.y[p]] + ("" if note is None else f"<br>{note[i]}") for i, p in enumerate(pos)]
     common = {
         "mode": "markers",
         "name": name,
         "customdata": cd,
         "text": text,
-        "hovertemplate": tip,
+        "hovertemplate": f"<b>{label}</b><br>test image %{{customdata[1]}}<extra></extra>" if hover else None,
         "hoverinfo": None if hover else "skip",
         "showlegend": showlegend,
         "legendgroup": legendgroup or name,
@@ -50,7 +60,7 @@ def _trace(xy, pos, pts, name, colour, dim, *, size, opacity, showlegend=True, l
 def scatter(
     xy: np.ndarray,
     pts: Points,
-    groups: list[Group],
+    groups: list[Group] | None = None,
     selected: list[int] | None = None,
     title: str = "",
     uirevision: str = "",
@@ -61,12 +71,19 @@ def scatter(
     thumbs: list[str] | None = None,
     showlegend: bool = True,
 ) -> go.Figure:
-    """A WebGL (2D) or 3D scatter of `xy` (N, 2|3), one trace per group.
+    """A WebGL (2D) or 3D scatter of `xy` (N, 2|3), one trace per group; `groups` None: one per true class.
 
     match: bool (N,) from a search; points outside it are drawn faded, in grey, behind the rest.
     marked: the clicked point's position, ringed.  thumbs: data URIs for every point (image mode, 2D only);
-    the markers then stay (invisible) for hover and selection."""
+    the markers then stay (invisible) for hover and selection.  confidence: (N,) in [0, 1] for a 'confidence'
+    group, drawn on a continuous colour-blind-safe scale with a colour bar under the chart.
+
+    2D leaves `dragmode` to Streamlit (pan): under lasso/box dragmode a plain click also fires an empty
+    selection that cancels the clicked point, and the click is how a thumbnail is shown."""
+    if groups is None:
+        groups = colour_groups(pts, "true class", None)
     dim = xy.shape[1]
+    has_bar = False
     sel = set(selected or [])
     image_mode = thumbs is not None and dim == 2
     fig = go.Figure()
@@ -77,14 +94,14 @@ def scatter(
         pos = g.positions if match is None else g.positions[match[g.positions]]
         if len(pos) == 0:
             continue
-        extra = {}
+        extra, note = {}, None
         colour = g.color or class_colour(g.index)
         if g.color == "confidence":
-            c = np.nan_to_num(confidence[pos] if confidence is not None else np.zeros(len(pos)), nan=0.0)
-            colour = c
-            extra = {"colorscale": "Viridis", "cmin": 0, "cmax": 1, "colorbar": {"title": "confidence", "thickness": 12}}
+            colour = np.nan_to_num(confidence[pos] if confidence is not None else np.zeros(len(pos)), nan=0.0)
+            extra = {"colorscale": CONFIDENCE_SCALE, "cmin": 0, "cmax": 1, "colorbar": _colour_bar(), "showscale": True}
+            note, has_bar = [f"confidence {v:.0%}" for v in colour], True
         opacity = 0.0 if image_mode else 0.8
-        tr = _trace(xy, pos, pts, g.name, colour, dim, size=5, opacity=opacity, **extra)
+        tr = _trace(xy, pos, pts, g.name, colour, dim, size=5, opacity=opacity, note=note, **extra)
         if sel and dim == 2 and not image_mode:
             tr.selectedpoints = [i for i, p in enumerate(pos) if p in sel]
             tr.unselected = {"marker": {"opacity": 0.12}}
@@ -97,7 +114,7 @@ def scatter(
     layout = {
         "title": {"text": title, "x": 0.01, "font": {"size": 14}},
         "height": height,
-        "margin": {"l": 0, "r": 0, "t": 36, "b": 0},
+        "margin": {"l": 0, "r": 0, "t": 36, "b": 64 if has_bar else 0},
         "legend": {"itemsizing": "constant", "title": None},
         "showlegend": showlegend,
         "uirevision": uirevision or None,
@@ -110,6 +127,13 @@ def scatter(
         layout["images"] = _thumb_layer(xy, thumbs, match)
     fig.update_layout(**layout)
     return fig
+
+
+def _colour_bar() -> dict:
+    """Horizontal, under the chart: a vertical bar would sit on top of the legend on the right."""
+    return {"title": {"text": "confidence: the head's probability of its predicted class", "side": "top"},
+            "orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.02, "yanchor": "top", "len": 0.6,
+            "thickness": 12, "tickvals": [0, 0.25, 0.5, 0.75, 1], "ticktext": ["0%", "25%", "50%", "75%", "100%"]}  # fmt: skip
 
 
 def _thumb_layer(xy: np.ndarray, thumbs: list[str], match: np.ndarray | None) -> list[dict]:

@@ -1,7 +1,8 @@
 """What Explore offers beyond the scatter: colour by predictions, search and filter, export of a selection,
 and the image mode (thumbnails as the points). Pure functions over a view's points; no streamlit.
 
-    opts = ColorBy.options(has_predictions=True)    # ("true class", "predicted class", "correct / wrong", "confidence")
+    preds = predictions_of(few_shot_result, "run #2 (logreg, 10 shots)")   # test index -> prediction, confidence
+    modes = available_modes(preds)       # ("true class", "predicted class", "correct / wrong", "confidence")
     groups = colour_groups(pts, "correct / wrong", preds)
     keep = search(pts, "12, 40-45", classes=[3], wrong_only=False, preds=preds)   # bool (N,) mask
     csv_bytes = export_csv(dataset, pts, positions, preds, neighbours)
@@ -32,6 +33,16 @@ class Predictions:
     pred: dict[int, int]
     confidence: dict[int, float] | None = None
     source: str = ""
+
+
+def predictions_of(result: dict, source: str = "") -> Predictions:
+    """A few-shot result (experiments.few_shot: test_idx, pred and, since issue 11, confidence) -> Predictions.
+    A result without confidence (memoised before heads had probabilities) gives confidence None."""
+    idx = [int(i) for i in result["test_idx"]]
+    conf = result.get("confidence")
+    pred = dict(zip(idx, (int(y) for y in result["pred"]), strict=True))
+    confidence = None if conf is None else dict(zip(idx, (float(v) for v in conf), strict=True))
+    return Predictions(pred, confidence, source)
 
 
 def available_modes(preds: Predictions | None) -> tuple[str, ...]:

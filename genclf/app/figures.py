@@ -1,85 +1,20 @@
-"""Plotly figures the dashboard pages draw (explore scatter, few-shot, timestep, compare, training loss), and the
-compare page's static PNG of the curves (PIL). Inputs are arrays and the tables genclf.dashboard builds.
+"""Plotly figures the dashboard pages draw (few-shot, timestep, compare, training loss), and the compare page's
+static PNG of the curves (PIL). Inputs are arrays and the tables genclf.app.tables builds. The Explore scatter is
+genclf.app.explore_figures.scatter, the one builder of every Explore chart.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from genclf.app.explore_figures import PALETTE  # the class colours, the same on every page
 from genclf.experiments.charts import PALETTE as CHART_LINES
 
-if TYPE_CHECKING:
-    from genclf.app.views import Points
-
-# ------------------------------------------------------------------ explore
-
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 LINES = tuple(CHART_LINES)  # curves: colour-blind safe, black first (the baseline), no repeats up to len(LINES)
-
-
-def _color(c: int) -> str:
-    return PALETTE[c % len(PALETTE)]
-
-
-def scatter(
-    xy: np.ndarray, pts: Points, selected: list[int] | None = None, title: str = "", uirevision: str = "", height: int = 560
-) -> go.Figure:
-    """WebGL scatter, one trace per class (legend = class names); customdata = (position, test index).
-
-    2D leaves `dragmode` to Streamlit (pan): under lasso/box dragmode a plain click also fires an empty
-    selection that cancels the clicked point, and the click is how a thumbnail is shown."""
-    dim = xy.shape[1]
-    sel = set(selected or [])
-    fig = go.Figure()
-    for c, name in enumerate(pts.classes):
-        pos = np.flatnonzero(pts.y == c)
-        if len(pos) == 0:
-            continue
-        cd = np.stack([pos, pts.idx[pos]], 1)
-        hover = f"<b>{name}</b><br>test image %{{customdata[1]}}<extra></extra>"
-        if dim == 2:
-            tr = go.Scattergl(
-                x=xy[pos, 0],
-                y=xy[pos, 1],
-                mode="markers",
-                name=name,
-                customdata=cd,
-                hovertemplate=hover,
-                marker={"size": 5, "color": _color(c), "opacity": 0.8},
-            )
-            if sel:
-                tr.selectedpoints = [i for i, p in enumerate(pos) if p in sel]
-                tr.unselected = {"marker": {"opacity": 0.12}}
-        else:
-            tr = go.Scatter3d(
-                x=xy[pos, 0],
-                y=xy[pos, 1],
-                z=xy[pos, 2],
-                mode="markers",
-                name=name,
-                customdata=cd,
-                hovertemplate=hover,
-                marker={"size": 2.5, "color": _color(c), "opacity": 0.85},
-            )
-        fig.add_trace(tr)
-    axis = {"showticklabels": False, "title": None, "zeroline": False, "showgrid": False}
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 14}},
-        height=height,
-        margin={"l": 0, "r": 0, "t": 36, "b": 0},
-        legend={"itemsizing": "constant", "title": None},
-        uirevision=uirevision or None,
-        dragmode=None if dim == 2 else "orbit",
-        xaxis=axis,
-        yaxis={**axis, "scaleanchor": "x"},
-        scene={"xaxis": axis, "yaxis": axis, "zaxis": axis},
-    )
-    return fig
 
 
 # ------------------------------------------------------------------ few-shot and timestep

@@ -1,8 +1,10 @@
-"""The Compare page's presentation exports (never imports streamlit): one PNG slide and a one-page HTML report that
-opens offline (no script, no external file: the chart is an inline data URI, the style is inline CSS).
+"""The Compare page's presentation exports (never imports streamlit): one PNG slide, a one-page HTML report and a
+one-page PDF report, each opening offline (no script, no external file: in HTML the chart is an inline data URI and
+the style inline CSS; the PDF uses the readers' built-in Helvetica and embeds the chart).
 
     png = presentation_png(headline, subline, sentence, chart_png, numbers)
     html = presentation_html(title, headline, subline, sentence, chart_png, numbers, footer)
+    pdf = presentation_pdf(title, headline, subline, sentence, chart_png, numbers, footer)
 """
 
 from __future__ import annotations
@@ -115,3 +117,65 @@ tbody tr:nth-child(odd) {{ background: #f3f3f3; }} .method {{ color: #444; }} fo
 <footer>{e(footer)}</footer>
 </body></html>
 """
+
+
+def presentation_pdf(
+    title: str, headline: str, subline: str, sentence: str, chart_png: bytes, numbers: pd.DataFrame, footer: str = ""
+) -> bytes:
+    """The one-page HTML report as a one-page A4 PDF (hand-written, see genclf.app.pdf): the headline in large type,
+    the subline, the chart, the numbers table (its type shrinks to fit the columns), the method sentence, a footer."""
+    from PIL import Image
+
+    from genclf.app.pdf import Page, width, wrap
+
+    page = Page(595, 842)
+    left, right, bottom = 40.0, 555.0, 802.0
+    span = right - left
+    y = 40.0
+    for line in wrap(headline, 22, span, bold=True):
+        y += 26
+        page.text(left, y, line, 22, bold=True)
+    y += 6
+    for line in wrap(subline, 11, span):
+        y += 15
+        page.text(left, y, line, 11, colour="#333333")
+    method = wrap(sentence, 9.5, span)
+    rows = [(str(i), [str(v) for v in r]) for i, r in numbers.iterrows()]
+    cols, first = [str(c) for c in numbers.columns], "labeled images per class"
+    size = 10.5
+    while size > 6:  # the numbers table: as large as lets every column fit; long row names wrap
+        name_w = min(max([width(n, size) for n, _ in rows] + [width(first, size)]) + 10, span * 0.34)
+        col_w = max([width(v, size) for _, r in rows for v in r] + [width(c, size) for c in cols] + [0]) + 10
+        if name_w + col_w * len(cols) <= span:
+            break
+        size -= 0.5
+    col_w = (span - name_w) / max(len(cols), 1)
+    lead = size * 1.35
+    names = [wrap(n, size, name_w - 8) or [""] for n, _ in rows]
+    table_h = lead * (1 + sum(len(n) for n in names)) + 8
+    chart_room = bottom - y - 16 - table_h - 12 - 12.5 * len(method) - (20 if footer else 0)
+    cw, ch = Image.open(io.BytesIO(chart_png)).size
+    scale = min(span / cw, max(chart_room, 60) / ch)
+    page.image(left, y + 12, cw * scale, ch * scale, chart_png)
+    y += 12 + ch * scale + 16
+    page.text(left, y, first, size, colour="#555555")
+    for j, c in enumerate(cols):
+        page.text(left + name_w + col_w * (j + 1) - 4, y, c, size, colour="#555555", align="right")
+    page.line(left, y + 4, right, y + 4)
+    y += 4
+    for i, ((_, values), lines) in enumerate(zip(rows, names, strict=True)):
+        h = lead * len(lines)
+        if i % 2 == 0:
+            page.rect(left, y, span, h, "#f3f3f3")
+        for k, line in enumerate(lines):
+            page.text(left + 2, y + lead * (k + 1) - lead * 0.3, line, size)
+        for j, v in enumerate(values):
+            page.text(left + name_w + col_w * (j + 1) - 4, y + lead - lead * 0.3, v, size, align="right")
+        y += h
+    y += 12
+    for line in method:
+        y += 12.5
+        page.text(left, y, line, 9.5, colour="#444444")
+    if footer:
+        page.text(left, bottom + 10, footer, 8, colour="#777777")
+    return page.pdf(title)

@@ -219,8 +219,15 @@ def fewshot_title(run: dict) -> str:
     p = dict(run["params"])
     blocks = f" · {labels.blocks(p['blocks'])}" if p.get("blocks") and p["backbone"] != "pixels" else ""
     t = f" · t={p['t']}" if p.get("t") is not None else ""
-    return (f"Run #{run['n']}: {labels.backbone(run['label'])} + {labels.head(p['head'])} · {p['shots']} per class{t}"
+    return (f"Run #{run['n']}: {labels.backbone(run['label'])} + {labels.head(p['head'])} · {_per_class(p)}{t}"
             f"{blocks} · {p['strategy']} · seed {p['seed']}")  # fmt: skip
+
+
+def _per_class(p: dict, short: bool = False) -> str:
+    """Representative picks spend a total budget of shots × classes over clusters: per class only on average."""
+    if p["strategy"] != "representative":
+        return str(p["shots"]) if short else f"{p['shots']} per class"
+    return f"{p['shots']} on avg." if short else f"{p['shots']} per class on average"
 
 
 def fewshot_history(runs: list[dict]) -> pd.DataFrame:
@@ -231,9 +238,10 @@ def fewshot_history(runs: list[dict]) -> pd.DataFrame:
         p = dict(h["params"])
         own = p["backbone"] == "pixels"
         t = p.get("t")
+        t = "–" if t is None else "+".join(map(str, t)) if isinstance(t, tuple | list) else str(t)
         out.append({"run": h["n"], "backbone": labels.backbone(h["label"]), "head": labels.head(p["head"]),
-                    "per class": p["shots"], "t": "–" if t is None else "+".join(map(str, t)) if isinstance(t, tuple | list)
-                    else str(t), "blocks": "–" if own else labels.blocks(p.get("blocks")) or "default",
+                    "per class": _per_class(p, short=True), "t": t,
+                    "blocks": "–" if own else labels.blocks(p.get("blocks")) or "default",
                     "labeling": p["strategy"], "seed": p["seed"],
                     "validation %": pm(h["val"], None) if "val" in h else "–",
                     "val. lead": "–" if own or "val" not in h else pm(h["val_lead"], None, True),

@@ -194,10 +194,10 @@ def snap(t: int, ready: set[int]) -> int:
 def scatter(v: explore.View, shown: Shown, pts: Points, sel: list[int], uirevision: str):
     """The Explore chart, memoised process-wide by what it draws: sessions showing the same view share one figure
     object (building a plotly figure costs more than the rest of a slider move)."""
-    from genclf.app import figures
+    from genclf.app import explore_figures
 
     key = (v, shown.status, shown.t, shown.method, hash(shown.xy.tobytes()), tuple(sel), uirevision)
-    make = lambda: figures.scatter(shown.xy, pts, sel, view_title(v, shown), uirevision=uirevision)
+    make = lambda: explore_figures.scatter(shown.xy, pts, None, sel, view_title(v, shown), uirevision=uirevision)
     return remember("scatter", key, make, 256)
 
 

@@ -250,10 +250,12 @@ def evaluate(
     xu = unlabeled_features(ds, bb, shot_idx, t, blocks, progress) if head == "labelprop" else None
     if backbone == CNN:
         images = (ds.x_test if split == "test" else ds.x_train)[eval_idx]
-        pred = heads.cnn_fit_predict(ds.x_train[shot_idx], ds.y_train[shot_idx], images, seed=seed, hflip=ds.hflip)
+        scored = heads.cnn_fit_predict_proba(ds.x_train[shot_idx], ds.y_train[shot_idx], images, seed=seed, hflip=ds.hflip)
     else:
         std = bb.name != "pixels"
-        pred = heads.fit_predict(head, x_shot, ds.y_train[shot_idx], x_eval, seed=seed, x_unlabeled=xu, standardize=std)
+        scored = heads.fit_predict_proba(head, x_shot, ds.y_train[shot_idx], x_eval, seed=seed, x_unlabeled=xu,
+                                         standardize=std)  # fmt: skip
+    pred = scored.pred
     k = ds.n_classes
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y_eval, pred), 1)
@@ -267,7 +269,7 @@ def evaluate(
         row["baseline_accuracy"] = row["accuracy"] if same else baseline_accuracy(ds, shot_idx, split, eval_idx, seed)
     row["seconds"] = round(time.time() - t0, 3)
     row["time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    arrays = {"y_test": y_eval, "pred": pred, "test_idx": eval_idx, "shot_idx": shot_idx}
+    arrays = {"y_test": y_eval, "pred": pred, "confidence": scored.confidence, "test_idx": eval_idx, "shot_idx": shot_idx}
     return {**row, **arrays, "per_class": per_class, "confusion": confusion}
 
 
@@ -286,8 +288,9 @@ def few_shot(
     """Train `head` on `shots` labeled images per class of `backbone` features; score on test.
 
     Returns the row fields (ROW_FIELDS; `accuracy` and `baseline_accuracy` in [0, 1]) plus
-    y_test, pred, test_idx (into x_test), shot_idx (into x_train), per_class (K,), confusion (K, K)
-    with true classes on rows. `t=None` on a backbone with t means DEFAULT_T; a list fuses timesteps.
+    y_test, pred, confidence (the head's probability of its prediction, float32 in (0, 1]; a similarity score
+    for knn, see heads.fit_predict_proba), test_idx (into x_test), shot_idx (into x_train), per_class (K,),
+    confusion (K, K) with true classes on rows. `t=None` on a backbone with t means DEFAULT_T; a list fuses timesteps.
     `test_limit` scores a fixed stratified test subset (for the dashboard); None is the full split.
     backbone="cnn" is the from-scratch baseline (heads.cnn_fit_predict on the images; `head` is ignored).
     """
