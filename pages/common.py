@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from genclf.app import views
+from genclf.app import labels, views
 from genclf.errors import GenclfError
 
 log = logging.getLogger("genclf.app")
@@ -106,7 +106,8 @@ def bind(key: str, name: str, default, parse=str, valid=None, fmt=lambda v: v) -
 
 
 def pretty_dataset(name: str) -> str:
-    return f"{name.split('/')[-1]} (upload)" if name.startswith("folder:") else name
+    """A dataset's display name: 'Fashion-MNIST', 'shoes (upload)' (never `folder:data/uploads/...`)."""
+    return labels.dataset(name)
 
 
 def sidebar() -> Ctx | None:
@@ -120,7 +121,14 @@ def sidebar() -> Ctx | None:
             )
             return None
         first = DEFAULT_DATASET if DEFAULT_DATASET in choices else choices[0]
-        ds = st.selectbox("Dataset", choices, format_func=pretty_dataset, **bind("dataset", "dataset", first, valid=choices))
+        tech = ", ".join(f"{pretty_dataset(n)} = `{n}`" for n in choices)
+        ds = st.selectbox(
+            "Dataset",
+            choices,
+            format_func=pretty_dataset,
+            help=f"Technical names: {tech}.",
+            **bind("dataset", "dataset", first, valid=choices),
+        )
         try:
             bbs = views.backbone_choices(ds)
         except GenclfError as e:
@@ -129,7 +137,9 @@ def sidebar() -> Ctx | None:
         label = st.selectbox(
             "Backbone",
             list(bbs),
-            help="Trained backbones for this dataset; train more on the Models page. `pixels` is the raw-pixel baseline.",
+            format_func=labels.backbone,
+            help="Models trained on this dataset's unlabeled images; train more on the Models page. Raw pixels is the "
+            "baseline to beat. Technical names: " + ", ".join(f"{labels.backbone(b)} = `{b}`" for b in bbs),
             **bind("backbone_label", "backbone", DEFAULT_BACKBONE if DEFAULT_BACKBONE in bbs else next(iter(bbs)), valid=bbs),
         )
         try:
@@ -140,7 +150,9 @@ def sidebar() -> Ctx | None:
         chosen = st.multiselect(
             "Blocks",
             blocks,
-            help="Which activations are pooled into the feature vector.",
+            format_func=labels.block,
+            help="Which layers' activations are pooled into the feature vector. Technical names: "
+            + labels.blocks_help(blocks),
             **bind(
                 f"blocks::{ds}::{label}",
                 "blocks",
@@ -150,9 +162,9 @@ def sidebar() -> Ctx | None:
             ),
         )
         seed = st.number_input(
-            "Seed", 0, 10_000, help="Seeds the noise draw (ddpm) and the k-shot sample.", **bind("seed", "seed", 0, int)
+            "Seed", 0, 10_000, help="Seeds the DDPM's noise and the choice of labeled images.", **bind("seed", "seed", 0, int)
         )
-        tasks_panel()
+        tasks_panel(ds)
         st.caption(
             "Few-shot classification with generative features · [about](https://github.com/kzGarifullin/GenerativeClassification)"
         )
@@ -253,7 +265,7 @@ def task_status(task, label: str) -> None:
 
     if task.state == "running":
         st.progress(task.fraction, text=f"{label}: {task.fraction:.0%} · {_fmt_s(task.eta)}")
-        st.caption(task.step)
+        st.caption(labels.step(task.step))
         if st.button("Cancel", key=f"cancel_{task.id}", icon=":material/stop:"):
             tasks.cancel(task.id)
             st.rerun()
@@ -263,22 +275,24 @@ def task_status(task, label: str) -> None:
         st.caption(f"{label}: {task.message}")
 
 
-def tasks_panel() -> None:
-    """The sidebar's view of background tasks; polls only while one runs."""
+def tasks_panel(shown: str = "") -> None:
+    """The sidebar's view of background tasks; polls only while one runs. `shown`: the dataset on screen."""
     from genclf.app import tasks
 
     if tasks.running():
-        _tasks_live()
+        _tasks_live(shown)
 
 
 @st.fragment(run_every="3s")
-def _tasks_live():
+def _tasks_live(shown: str = ""):
     from genclf.app import tasks
 
     run = tasks.running()
     for task in run:
-        what = "Preparing" if task.kind == "prepare" else "Timestep sweep"
-        task_status(task, f"{what} {pretty_dataset(task.spec.get('dataset', ''))} in the background")
+        what = {"prepare": "Preparing", "features": "Extracting the test split of"}.get(task.kind, "Timestep sweep on")
+        ds = task.spec.get("dataset", "")
+        other = " (not the dataset shown)" if shown and ds and ds != shown else ""
+        task_status(task, f"{what} {pretty_dataset(ds)}{other} in the background")
     if not run and st.session_state.get("_tasks_seen"):
         st.session_state["_tasks_seen"] = False
         st.rerun(scope="app")  # a task just finished: pages read its results

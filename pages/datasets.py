@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from genclf import data
-from genclf.app import summaries, views
+from genclf.app import labels, summaries, views
 from genclf.data import upload
 from pages import common
 
@@ -18,19 +18,21 @@ st.caption(
 
 with common.guard():
     rows = [
-        {"dataset": n, "on this machine": s.present(), "what": s.description, "to get it": "" if s.present() else s.remedy()}
+        {"dataset": labels.dataset(n), "on this machine": s.present(), "what": s.description,
+         "to get it": "" if s.present() else s.remedy(), "technical name": n}
         for n, s in data.REGISTRY.items()
-    ]
+    ]  # fmt: skip
     rows += [
-        {"dataset": common.pretty_dataset(n), "on this machine": True, "what": n.split(":", 1)[1], "to get it": ""}
+        {"dataset": labels.dataset(n), "on this machine": True, "what": "your images, uploaded as a zip", "to get it": "",
+         "technical name": n}
         for n in views.dataset_choices()
         if n.startswith("folder:")
-    ]
+    ]  # fmt: skip
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
     names = views.dataset_choices()
     pick = st.selectbox(
-        "Inspect", names, index=names.index(c.dataset) if c.dataset in names else 0, format_func=common.pretty_dataset
+        "Inspect", names, index=names.index(c.dataset) if c.dataset in names else 0, format_func=labels.dataset
     )
     ds = data.load(pick)
     df = summaries.overview(pick)
@@ -39,9 +41,11 @@ with common.guard():
     b.metric("Labeled pool", f"{int(df['pool'].sum()):,}")
     d.metric("Validation", f"{int(df['val'].sum()):,}")
     e.metric("Test", f"{int(df['test'].sum()):,}")
+    colour = "grey" if ds.shape[0] == 1 else "colour"
     st.caption(
-        f"Images are {ds.shape[1]}×{ds.shape[2]}, {ds.shape[0]} channel(s); fingerprint `{ds.fingerprint}`; "
-        f"source {ds.source}" + (f"; {ds.skipped} unreadable file(s) skipped" if ds.skipped else "")
+        f"{labels.dataset(pick)}: {ds.shape[1]}×{ds.shape[2]} {colour} images; {labels.term('fingerprint')} "
+        f"`{ds.fingerprint}`; read from `{ds.source}`" + (f"; {ds.skipped} unreadable file(s) skipped" if ds.skipped else ""),
+        help=f"{labels.term('fingerprint').capitalize()}: {labels.term_help('fingerprint')}.",
     )
     left, right = st.columns([1, 1])
     left.image(summaries.examples(pick), caption="the first training images of each class, one row per class", width="stretch")
@@ -71,7 +75,7 @@ if go:
             st.rerun()  # the sidebar's dataset picker was drawn before the upload: draw it again, with the new one
 if rep := st.session_state.pop("upload_report", None):
     st.success(
-        f"Created `{common.pretty_dataset(rep.dataset)}` with {sum(rep.counts.values()):,} images in {len(rep.counts)} "
+        f"Created **{labels.dataset(rep.dataset)}** with {sum(rep.counts.values()):,} images in {len(rep.counts)} "
         "classes. Pick it in the sidebar.",
         icon=":material/check_circle:",
     )

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genclf.app import figures, jobs, summaries, views
+from genclf.app import figures, jobs, labels, summaries, views
 from genclf.backbones import BACKBONES
 from genclf.backbones.io import PRETRAINED, run_root
 from pages import common
@@ -11,9 +11,10 @@ ss = st.session_state
 c = common.ctx()
 st.title("Models")
 st.caption(
-    "A backbone is a generative model trained on the unlabeled images; its activations become the features. "
-    "Samples show what a generator learned (or, for autoencoders, its reconstructions); curves are read from "
-    "`train_log.jsonl`. Training runs in a background process that survives reloads; one at a time."
+    f"A backbone is a model trained on the {labels.dataset(c.dataset)} images without their labels; its activations "
+    "become the features. The images show what each one learned: samples a generator drew, an autoencoder's "
+    "reconstructions, or the augmented views a contrastive encoder was trained on. Training runs in a background "
+    "process that survives reloads; one at a time."
 )
 have, train = st.tabs([":material/inventory_2: Backbones", ":material/add_circle: Train a new one"])
 
@@ -26,22 +27,26 @@ with have, common.guard():
         if (d / "config.json").is_file()
     ]
     if not folders:
-        st.info(f"No backbone is trained for {c.dataset} yet; `pixels` needs none. Train one in the next tab.")
+        st.info(
+            f"No backbone is trained for {labels.dataset(c.dataset)} yet; raw pixels need none. Train one in the next tab."
+        )
     for tag, folder in folders:
         info = views.backbone_info(folder)
         status = info.get("status", "done")
         ready = (folder / "model.safetensors").is_file() and status != "training"
-        head = f"**{folder.name}** ({tag}) · " + ("ready" if ready else "training, not finished yet")
+        kind = info.get("backbone", folder.name)
+        head = f"**{labels.backbone(folder.name)}** ({tag}) · " + ("ready" if ready else "training, not finished yet")
         with st.expander(head, expanded=folder.name == c.label.split(" ")[0]):
+            about = labels.BACKBONE_HELP.get(kind, "")
+            st.caption(about[:1].upper() + about[1:] + ".", help=f"technical name: `{kind}`; folder `{folder}`")
             left, right = st.columns([1, 1])
             if (folder / "samples.png").is_file():
-                left.image(
-                    str(folder / "samples.png"),
-                    caption="samples" if folder.name in ("ddpm", "gan") else "top: originals, bottom: reconstructions",
-                    width="stretch",
-                )
+                own = getattr(BACKBONES.get(kind), "samples_caption", None)  # e.g. SimCLR: augmented views
+                left.image(str(folder / "samples.png"), caption=labels.samples_caption(kind, own), width="stretch")
             else:
-                left.caption("No samples.png yet (written when training finishes).")
+                left.caption("No samples yet (samples.png is written when training finishes).")
+            if (folder / "neighbours.png").is_file():  # bench/simclr.py --neighbours
+                left.image(str(folder / "neighbours.png"), caption=labels.NEIGHBOURS_CAPTION, width="stretch")
             log = summaries.train_log(folder)
             if len(log):
                 right.plotly_chart(figures.loss_figure(log, "training loss"), key=f"loss_{tag}_{folder.name}")
@@ -60,7 +65,7 @@ def job_panel():
         if job is None:
             st.caption("No training job has run from the dashboard yet.")
             return
-        what = f"{job.backbone} on {job.dataset} → `{job.out}`"
+        what = f"{labels.backbone(job.backbone)} on {labels.dataset(job.dataset)} → `{job.out}`"
         if job.state == "running":
             losses = ", ".join(f"{k} {v:.4g}" for k, v in (job.losses or {}).items())
             st.progress(job.fraction, text=f"Training {what}: step {job.step:,}/{job.total:,} {losses}")
@@ -86,9 +91,10 @@ with train:
     with st.form("train_form"):
         a, b, p = st.columns(3)
         ds = a.selectbox(
-            "Dataset", views.dataset_choices(), index=None, placeholder=c.dataset, format_func=common.pretty_dataset
+            "Dataset", views.dataset_choices(), index=None, placeholder=labels.dataset(c.dataset), format_func=labels.dataset
         )
-        bb = b.selectbox("Backbone", [n for n, k in BACKBONES.items() if k.trainable])
+        trainable = [n for n, k in BACKBONES.items() if k.trainable]
+        bb = b.selectbox("Backbone", trainable, format_func=labels.backbone, help=labels.backbones_help(trainable))
         preset = p.selectbox(
             "Size", ["small", "tiny"], key="train_preset", help="`tiny` trains in seconds (for trying the UI out)."
         )
@@ -112,5 +118,7 @@ with train:
                 seed=c.seed,
                 force=force,
             )
-            st.toast(f"Started {job.backbone} on {job.dataset}", icon=":material/rocket_launch:")
+            st.toast(
+                f"Started {labels.backbone(job.backbone)} on {labels.dataset(job.dataset)}", icon=":material/rocket_launch:"
+            )
             st.rerun()

@@ -1,11 +1,18 @@
-"""Shared fixtures: tiny data, an isolated cache and runs dir, tiny trained backbones on `digits`.
+"""Shared fixtures: tiny data, an isolated cache and runs dir, tiny trained backbones on `digits`; for the browser
+tests, a dashboard server per module (`streamlit_server`) and chromium through playwright (`browser`).
 
 Nothing here downloads anything; the tiny backbones train for a few optimizer steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +92,147 @@ def tiny_runs(tmp_path_factory) -> Path:
 def use_tiny_runs(tiny_runs, monkeypatch) -> Path:
     monkeypatch.setenv("GENCLF_RUNS_DIR", str(tiny_runs))
     return tiny_runs
+
+
+# ------------------------------------------------------------------ browser tests (tests/test_browser*.py)
+
+CHROMIUM = Path("/usr/bin/chromium")
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+ROOT = Path(__file__).resolve().parent.parent
+ART = ROOT / "artifacts" / "browser"  # every screenshot; the README's are copied to docs/
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def _need_chromium() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian chromium: sudo apt-get install -y chromium")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _streamlit(tmp: Path, env_overrides: dict[str, str]):
+    """`streamlit run app.py` on a free 127.0.0.1 port, its own cache/results/runs dirs under `tmp`; yields its URL.
+
+    PCA (no UMAP JIT), no UMAP warm-up and no background preparation of the default dataset at start
+    (GENCLF_AUTOPREPARE=0): a test that needs one of them passes it in `env_overrides`."""
+    port = _free_port()
+    env = {**os.environ, "GENCLF_CACHE_DIR": str(tmp / "cache"), "GENCLF_RESULTS_DIR": str(tmp / "results"),
+           "GENCLF_RUNS_DIR": str(tmp / "runs"), "GENCLF_PROJECTION": "pca", "GENCLF_NO_WARMUP": "1",
+           "GENCLF_AUTOPREPARE": "0", **env_overrides}  # fmt: skip
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    log_path = tmp / "streamlit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url, deadline = f"http://127.0.0.1:{port}", time.time() + 180
+            while time.time() < deadline and proc.poll() is None:
+                try:
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def streamlit_server(tmp_path_factory):
+    """start(**env) -> URL of a dashboard server with those env overrides (see `_streamlit`).
+
+    One server per distinct env, shared by the module's tests (each test opens its own browser session) and
+    stopped when the module ends."""
+    _need_chromium()
+    servers: dict[tuple, str] = {}
+    with contextlib.ExitStack() as stack:
+
+        def start(**env: str) -> str:
+            key = tuple(sorted(env.items()))
+            if key not in servers:
+                servers[key] = stack.enter_context(_streamlit(tmp_path_factory.mktemp("streamlit"), env))
+            return servers[key]
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    """Debian's chromium through playwright, launched once per test session."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+        pw.stop()
+
+
+class Browser:
+    """What a browser test drives: fresh pages (one browser context, i.e. one Streamlit session, each) and
+    screenshots. Contexts are closed when the test ends."""
+
+    def __init__(self, chromium):
+        self.chromium, self.contexts = chromium, []
+
+    def page(self, url: str | None = None, width: int = 1440, height: int = 1400, timeout_ms: int = 120_000, **kw):
+        ctx = self.chromium.new_context(viewport={"width": width, "height": height}, accept_downloads=True, **kw)
+        self.contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(timeout_ms)
+        if url:
+            page.goto(url)
+        return page
+
+    @staticmethod
+    def shot(page, name: str, full_page: bool = False) -> Path:
+        ART.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ART / name, full_page=full_page)
+        return ART / name
+
+    @staticmethod
+    def to_docs(name: str, doc: str) -> None:
+        """Copy a screenshot of this run into docs/ (the README's), once the test's assertions have passed."""
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(ART / name, ROOT / "docs" / doc)
+
+    def close(self, failed_test: str = "") -> None:
+        """Close this test's contexts; when the test failed, screenshot its pages first (artifacts/browser/)."""
+        for i, ctx in enumerate(self.contexts):
+            for j, page in enumerate(ctx.pages if failed_test else []):
+                with contextlib.suppress(Exception):
+                    self.shot(page, f"FAILED-{failed_test}-{i}{j}.png", full_page=True)
+            with contextlib.suppress(Exception):
+                ctx.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        item.genclf_failed = rep.failed  # for `browser` to screenshot a failed test's pages
+    return rep
+
+
+@pytest.fixture
+def browser(_chromium, request):
+    b = Browser(_chromium)
+    yield b
+    b.close(request.node.name if getattr(request.node, "genclf_failed", False) else "")

@@ -80,7 +80,7 @@ def test_frame_sidebar_and_explore(app_env):
     at = _open()
     assert at.title[0].value == "Explore" and at.caption[0].value.startswith("Each dot")
     assert at.selectbox(key="dataset").value == "digits" and at.selectbox(key="backbone_label").value == "ddpm"
-    assert "pixels" in at.selectbox(key="backbone_label").options
+    assert "raw pixels" in at.selectbox(key="backbone_label").options  # plain names (issue 11)
     assert not at.button or not any(b.label == "Project the images" for b in at.button)  # no click needed
     assert any("360 of 360" in c.value for c in at.caption)  # the point count is always shown
     at.select_slider(key="explore_t").set_value(500).run()

@@ -67,7 +67,7 @@ TERMS = {
     "shots": ("labeled images per class", "k, the number of labeled examples per class (shots)"),
 }
 
-_BLOCK_RULES = (  # (pattern, plain name; {n} = the ordinal of the index, {g} = nothing), technical help
+_BLOCK_RULES = (  # (pattern, plain name; {n} = the ordinal of a 0-based index, {m} of a 1-based one), technical help
     (r"down_blocks\.(\d+)", "{n} encoder block", "a UNet encoder (down-sampling) block"),
     (r"mid_block", "bottleneck", "the UNet's middle block, at the coarsest resolution"),
     (r"up_blocks\.(\d+)", "{n} decoder block", "a UNet decoder (up-sampling) block"),
@@ -78,8 +78,21 @@ _BLOCK_RULES = (  # (pattern, plain name; {n} = the ordinal of the index, {g} = 
     (r"z_q", "latent after the codebook", "the quantized latent"),
     (r"d\.(\d+)", "{n} discriminator layer", "a convolutional layer of the GAN's discriminator"),
     (r"g\.(\d+)", "{n} generator layer", "a layer of the GAN's generator"),
+    (r"stem", "input layer", "the encoder's first convolution (its stem), before the residual stages"),
+    (r"layer(\d+)", "{m} encoder stage", "a residual stage of the SimCLR encoder (ResNet-style `layerN`)"),
     (r"pixels", "raw pixels", "the image itself, flattened"),
 )
+NEIGHBOURS_CAPTION = (
+    "nearest neighbours: each row is a test image (left, two per class) and the 8 training images closest to it in "
+    "SimCLR's feature space; a row that stays in one class is a class the features keep together"
+)
+# what a backbone's samples.png shows, for backbones that do not say it themselves (their `samples_caption`)
+SAMPLES = {
+    "ddpm": "images the DDPM generated from pure noise",
+    "gan": "images the GAN's generator drew from random codes",
+    "vae": "top: test images, bottom: the VAE's reconstructions of them",
+    "vqvae": "top: test images, bottom: the VQ-VAE's reconstructions of them",
+}
 
 
 def _ordinal(i: int) -> str:
@@ -91,7 +104,8 @@ def _match(name: str):
     for pattern, plain, help_ in _BLOCK_RULES:
         m = re.fullmatch(pattern, base)
         if m:
-            text = plain.format(n=_ordinal(int(m.group(1)))) if m.groups() else plain
+            i = int(m.group(1)) if m.groups() else 0
+            text = plain.format(n=_ordinal(i), m=_ordinal(i - 1))
             return text, help_, grid
     return None
 
@@ -114,6 +128,11 @@ def block_help(name: str) -> str:
     return f"technical name: `{name}` ({help_}{pool})"
 
 
+def blocks_help(names) -> str:
+    """The technical name behind each plain block name, for a picker's help: 'bottleneck = `mid_block`; ...'."""
+    return "; ".join(f"{block(n)} = `{n}`" for n in names)
+
+
 def blocks(names) -> str:
     """A block list as plain words joined by ' + '; '' for None/empty."""
     if not names:
@@ -131,6 +150,11 @@ def backbone(name: str) -> str:
     return BACKBONES.get(head, head) + (sep + rest if sep else "")
 
 
+def backbones_help(names) -> str:
+    """One help line per backbone: its plain name and the technical one."""
+    return "; ".join(f"{backbone(n)} = `{n}`" for n in names)
+
+
 def backbone_help(name: str) -> str:
     base = str(name).rstrip("/").split("/")[-1].split(" ")[0]
     return f"{BACKBONE_HELP[base]} (technical name: `{base}`)" if base in BACKBONE_HELP else f"technical name: `{name}`"
@@ -146,10 +170,31 @@ def heads_help(names) -> str:
 
 
 def dataset(name: str) -> str:
-    """'fashion-mnist' -> 'Fashion-MNIST'; 'folder:data/uploads/shoes' -> 'shoes (upload)'."""
+    """'fashion-mnist' -> 'Fashion-MNIST'; 'folder:data/uploads/shoes' -> 'shoes (upload)'; another folder ->
+    'shoes (folder)'."""
+    name = str(name)
     if name.startswith("folder:"):
-        return f"{name.removeprefix('folder:').rstrip('/').split('/')[-1]} (upload)"
+        path = name.removeprefix("folder:").rstrip("/")
+        kind = "upload" if "/uploads/" in f"/{path}" else "folder"
+        return f"{path.split('/')[-1]} ({kind})"
     return DATASETS.get(name, name)
+
+
+def dataset_help(name: str) -> str:
+    name = str(name)
+    return f"technical name: `{name}`" if name.startswith("folder:") or name in DATASETS else ""
+
+
+def samples_caption(name: str, own: str | None = None) -> str:
+    """What a backbone's samples.png shows: the backbone's own `samples_caption` when it has one."""
+    return own or SAMPLES.get(str(name), "samples")
+
+
+def step(text: str) -> str:
+    """A background task's step in plain words: 'ddpm t=10 · features of 2,000 test images' -> 'DDPM t=10 · ...'."""
+    head, sep, rest = str(text).partition(" ")
+    base = head.rstrip(":")
+    return BACKBONES[base] + head[len(base) :] + sep + rest if base in BACKBONES else str(text)
 
 
 def strategy(name: str) -> str:

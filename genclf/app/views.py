@@ -253,8 +253,11 @@ def linked_selection(events: list[list[int]], seen: list[list[int]], current: li
 
 
 def view_title(v: explore.View, shown: Shown | None) -> str:
-    """'ddpm · t=50 · UMAP' for what a chart shows (no t when `shown` is None: an animation over t)."""
-    name = v.backbone.rstrip("/").split("/")[-1]
+    """'DDPM · t=50 · UMAP' for what a chart shows, the backbone in plain words (no t when `shown` is None: an
+    animation over t)."""
+    from genclf.app import labels
+
+    name = labels.backbone(v.backbone)
     if shown is None:
         return f"{name} · {v.method.upper()}"
     t = "" if shown.t is None else f" · t={shown.t}" + (f" (t={v.t} computing)" if shown.t != v.t else "")
