@@ -9,6 +9,8 @@ of the slider), GENCLF_AUTOPREPARE=0 (do not prepare the default dataset in the 
 GENCLF_CACHE_DIR / GENCLF_RUNS_DIR / GENCLF_DATA_DIR / GENCLF_RESULTS_DIR.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 if __name__ == "__main__" and not st.runtime.exists():  # `python app.py`: the launcher (Streamlit runs it again)
@@ -29,7 +31,9 @@ if __name__ == "__main__" and not st.runtime.exists():  # `python app.py`: the l
 from genclf import explore  # noqa: E402
 from pages import common  # noqa: E402
 
-st.set_page_config(page_title="genclf · generative few-shot", page_icon=":material/scatter_plot:", layout="wide")
+ICON = str(Path(__file__).parent / "assets" / "icon.png")  # a local file: a material/emoji icon is fetched from a CDN
+
+st.set_page_config(page_title="genclf · generative few-shot", page_icon=ICON, layout="wide")
 
 # Once per server process, never blocking a page: UMAP's numba JIT (about 10 s) is paid in the on-demand worker,
 # and whatever the default dataset's pages read that is not on disk yet is computed by a background task.

@@ -13,10 +13,11 @@ ss = st.session_state
 c = common.ctx()
 st.title("Explore")
 st.caption(
-    "Each dot is one test image, placed by a projection of its features from the chosen backbone; colours are the true "
-    "classes. The same images are shown at every timestep, and each layout is aligned to its neighbours, so you can "
-    "scrub t and watch classes separate or merge. Click a point for its image and nearest neighbours; in 2D, pick the "
-    "lasso or box tool in the chart's toolbar to list many images in a table."
+    "Each dot is one test image, placed by a projection of its features from the chosen backbone; colours are the "
+    "true classes unless you colour by a Few-shot run's predictions. The same images are shown at every timestep, "
+    "and each layout is aligned to its neighbours, so you can scrub t and watch classes separate or merge. Click a "
+    "point for its image and nearest neighbours; in 2D, pick the lasso or box tool in the chart's toolbar to list "
+    "many images in a table."
 )
 ss.setdefault("explore_owner", uuid.uuid4().hex[:8])  # names this session's requests to the background service
 n_test = len(data.load(c.dataset).y_test)

@@ -8,7 +8,7 @@ computed ahead by `genclf prepare`, so it shows at once.
 import streamlit as st
 
 from genclf import experiments, heads
-from genclf.app import figures, prepare, tables, tasks
+from genclf.app import figures, labels, prepare, tables, tasks
 from pages import common, denoise_panel
 
 ss = st.session_state
@@ -22,7 +22,8 @@ st.caption(
 
 if not c.has_t:
     st.info(
-        f"`{c.label}` has no timestep. Pick a diffusion backbone (ddpm) in the sidebar to sweep t.", icon=":material/info:"
+        f"{labels.backbone(c.label)} has no timestep. Pick the diffusion backbone (DDPM) in the sidebar to sweep t.",
+        icon=":material/info:",
     )
     st.stop()
 
