@@ -275,14 +275,11 @@ def tasks_panel() -> None:
 def _tasks_live():
     from genclf.app import tasks
 
-    run = tasks.running()
-    for task in run:
-        what = "Preparing" if task.kind == "prepare" else "Timestep sweep"
+    # (no st.rerun(scope="app") from here when a task ends: a whole-app rerun requested by a timer fragment can
+    # leave a page half drawn under load; the pages poll what they wait for themselves)
+    for task in tasks.running():
+        what = {"prepare": "Preparing", "sweep": "Timestep sweep", "features": "Test features"}.get(task.kind, task.kind)
         task_status(task, f"{what} {pretty_dataset(task.spec.get('dataset', ''))} in the background")
-    if not run and st.session_state.get("_tasks_seen"):
-        st.session_state["_tasks_seen"] = False
-        st.rerun(scope="app")  # a task just finished: pages read its results
-    st.session_state["_tasks_seen"] = bool(run)
 
 
 def ctx() -> Ctx:

@@ -169,5 +169,5 @@ def details(v: explore.View, sel: list[int], side, preds=None, t_want=None) -> N
         denoise_panel.class_error_chart(c, pts.idx[sel], t_want)  # issue 15
 
 
-background()
 explorer()
+background()  # after the charts: its timer starts once the page is drawn
