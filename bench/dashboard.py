@@ -184,20 +184,32 @@ def warm(a, rows: list) -> None:
 
         is3d = "(want) => { const g = document.querySelector('.js-plotly-plot'); return !!(g && g._fullData && " \
                "g._fullData.length && g._fullData[0].type === 'scatter3d') === want; }"  # fmt: skip
-        rows.append(("2D → 3D", "≤ 1 s", f"{click_and_wait('3D', is3d, True):.2f} s", ""))
+        first3d = click_and_wait("3D", is3d, True)
         click_and_wait("2D", is3d, False)
+        again3d = click_and_wait("3D", is3d, True)
+        click_and_wait("2D", is3d, False)
+        rows.append(("2D → 3D (first time in the page / again)", "≤ 1 s", f"{first3d:.2f} / {again3d:.2f} s",
+                     "the first includes the browser's WebGL start"))  # fmt: skip
         rows.append(("UMAP → PCA", "≤ 1 s", f"{click_and_wait('PCA', f'(w) => ({TITLE})().includes(w)', 'PCA'):.2f} s", ""))
         click_and_wait("UMAP", f"(w) => ({TITLE})().includes(w)", "UMAP")
-        n_slider = page.locator('[data-testid="stSlider"]').filter(has_text="Images").get_by_role("slider")
-        n_slider.focus()
+        track = page.locator('[data-testid="stSlider"]').filter(has_text="Images")
+        box = track.locator('[role="group"] > div').first.bounding_box()  # react-aria: the track, then its thumb
+        tb = track.locator('input[type="range"]').locator("xpath=../..").bounding_box()
+        lo, hi = 1000, 10_000  # the slider's range; drag its thumb from 2,000 to 5,000 (one value on release)
+        x5k = box["x"] + box["width"] * (5000 - lo) / (hi - lo)
+        page.mouse.move(tb["x"] + tb["width"] / 2, tb["y"] + tb["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(x5k, tb["y"] + tb["height"] / 2, steps=8)
         t0 = time.perf_counter()
-        for _ in range(6):  # 2,000 -> 5,000 in steps of 500
-            n_slider.press("ArrowRight")
+        page.mouse.up()
         points = "(n) => { const g = document.querySelector('.js-plotly-plot'); if (!(g && g._fullData)) return false;" \
                  " const t = g.layout && g.layout.title ? (g.layout.title.text || '') : ''; return t.includes('UMAP') &&" \
                  " !t.includes('computing') && g._fullData.reduce((s, d) => s + d.x.length, 0) === n; }"  # fmt: skip
-        page.wait_for_function(points, arg=5000, timeout=120_000, polling="raf")
-        rows.append(("sample 2k → 5k images", "≤ 1 s", f"{time.perf_counter() - t0:.2f} s", f"6 key presses, at t={ts[-1]}"))
+        page.wait_for_function("() => (new URLSearchParams(location.search).get('n') || '2000') !== '2000'", polling="raf")
+        got = int(page.evaluate("() => new URLSearchParams(location.search).get('n')"))
+        page.wait_for_function(points, arg=got, timeout=120_000, polling="raf")
+        took = time.perf_counter() - t0
+        rows.append(("sample 2k → 5k images", "≤ 1 s", f"{took:.2f} s", f"slider thumb dragged to n={got:,}, t={ts[-1]}"))
         best = prepare.default_t(a.dataset, "ddpm")
         page.goto(f"{url}/?t={best}")
         title_is(page, f"t={best} ")

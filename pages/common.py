@@ -221,12 +221,15 @@ def preload() -> None:
     """At server start (the `python app.py` launcher): import what the first page needs, start the UMAP worker's
     warm-up and the background preparation, so the first visitor waits for none of it."""
     from genclf import data, explore
+    from genclf.app import summaries
 
     explore.warm_up()
     autoprepare()
     with contextlib.suppress(Exception):  # a missing dataset is reported by the page itself
-        views.block_choices(DEFAULT_DATASET, views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"])
+        bb = views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"]
+        views.block_choices(DEFAULT_DATASET, bb)
         data.load(DEFAULT_DATASET)
+        summaries.warm_fewshot(DEFAULT_DATASET, bb)
     import gc
 
     gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass

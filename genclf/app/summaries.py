@@ -31,6 +31,15 @@ def fewshot_test_limit(dataset: str, backbone: str, t, blocks) -> int | None:
     return n if n >= views.N_RANGE[0] else None
 
 
+def warm_fewshot(dataset: str, backbone: str) -> None:
+    """Read the prepared Few-shot features at the default t into memory (server start), so the first Train is quick."""
+    import sklearn.linear_model  # noqa: F401  (the logreg head; imported once, not on a user's first click)
+
+    t = views.default_t(dataset, backbone)
+    if features.is_cached(dataset, backbone, t, None, "test", None):
+        features.extract(dataset, backbone, t=t, split="test")
+
+
 def prepare_test_split(dataset: str, backbone: str, t, blocks):
     """Extract the whole test split's features at t in the background (shared; returns the task)."""
     from genclf.app import tasks
