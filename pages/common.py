@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from genclf.app import views
+from genclf.app import live, views
 from genclf.errors import GenclfError
 
 log = logging.getLogger("genclf.app")
@@ -169,8 +169,8 @@ def _on_t(key: str, name: str, view_of, owner: str) -> None:
     from genclf import explore
 
     v = view_of()
-    t, ready = st.session_state[key], views.grid_marks(v)[1]
-    got = views.snap(t, ready)
+    t, ready = st.session_state[key], live.grid_marks(v)[1]
+    got = live.snap(t, ready)
     put(name, got)
     st.session_state[f"{key}_wanted"] = t if got != t else None
     if got != t:
@@ -182,10 +182,10 @@ def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str)
     """A slider over the timestep grid, ready t marked ✓, bound to view-state `name`; returns the t to show (which
     may be a custom t off the grid). `view_of()` gives the view whose readiness the marks show."""
     ss = st.session_state
-    ts, ready = views.grid_marks(view_of())
+    ts, ready = live.grid_marks(view_of())
     want = get(name, default, int)
     put(name, want)
-    ss[key] = want if want in ts else views.snap(want, set(ts))
+    ss[key] = want if want in ts else live.snap(want, set(ts))
     st.select_slider(f"{label} · ✓ = ready", ts, format_func=lambda t: f"{t}✓" if t in ready else str(t), key=key,
                      on_change=_on_t, args=(key, name, view_of, owner), help="0 = clean image, 999 = pure noise.")  # fmt: skip
     if ss.get(f"{key}_wanted") is not None:
@@ -221,7 +221,6 @@ def preload() -> None:
     """At server start (the `python app.py` launcher): import what the first page needs, start the UMAP worker's
     warm-up and the background preparation, so the first visitor waits for none of it."""
     from genclf import data, explore
-    from genclf.app import summaries
 
     explore.warm_up()
     autoprepare()
@@ -229,7 +228,7 @@ def preload() -> None:
         bb = views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"]
         views.block_choices(DEFAULT_DATASET, bb)
         data.load(DEFAULT_DATASET)
-        summaries.warm_fewshot(DEFAULT_DATASET, bb)
+        live.warm_fewshot(DEFAULT_DATASET, bb)
     import gc
 
     gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass
@@ -240,7 +239,7 @@ def autoprepare() -> None:
     if os.environ.get("GENCLF_AUTOPREPARE", "1") == "0":
         return
     with contextlib.suppress(GenclfError):
-        views.autoprepare(DEFAULT_DATASET)
+        live.autoprepare(DEFAULT_DATASET)
 
 
 def _fmt_s(s: float | None) -> str:

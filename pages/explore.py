@@ -6,7 +6,7 @@ from dataclasses import replace
 import streamlit as st
 
 from genclf import data, explore
-from genclf.app import animation, views
+from genclf.app import animation, live, views
 from pages import common, denoise_panel, explore_controls
 
 ss = st.session_state
@@ -21,7 +21,7 @@ st.caption(
 ss.setdefault("explore_owner", uuid.uuid4().hex[:8])  # names this session's requests to the background service
 n_test = len(data.load(c.dataset).y_test)
 MODES = {"single": "Single view", "timesteps": "Two timesteps", "backbones": "Two backbones"}
-T0 = views.default_t(c.dataset, c.backbone) if c.has_t else None
+T0 = live.default_t(c.dataset, c.backbone) if c.has_t else None
 
 a, b, m, d = st.columns([1, 1, 2, 2])
 a.segmented_control("View", ["2D", "3D"], help="Selection works in 2D; plotly has no lasso in 3D.",
@@ -65,7 +65,7 @@ def background():
             st.rerun(scope="app")  # a chart on screen just became ready: redraw it
         if explore.service().warm == "warming" and v.method == "umap" and before:
             st.caption(":material/hourglass_top: warming up UMAP (one-time compilation, about 10 s)")
-        if c.has_t and not before and not views.preparing(c.dataset, c.backbone):
+        if c.has_t and not before and not live.preparing(c.dataset, c.backbone):
             ready, total = explore.service().ensure_grid(v)  # this view's grid, behind any user request
             if ready < total:
                 st.progress(ready / total, text=f"Computing this view's timestep grid in the background: {ready}/{total}")
@@ -96,7 +96,7 @@ def _explorer():
         panels.append(replace(panels[0], backbone=bbs[other], blocks=None, t=t if has_t2 else None))
     common.sync_url()
     if c.has_t and len(panels) == 1 and st.toggle("Play through the ready timesteps", key="explore_play"):
-        ready = views.grid_marks(v0)[1]
+        ready = live.grid_marks(v0)[1]
         if len(ready) > 1:
             frames = lambda: {r: explore.aligned_layout(v0.at(r)) for r in sorted(ready)}
             make = lambda: animation.animated(frames(), views.points(v0), views.view_title(v0, None))

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from genclf import data, experiments, heads
-from genclf.app import figures, labels, summaries, tables, views
+from genclf.app import figures, labels, live, summaries, tables, views
 from pages import common
 
 ss = st.session_state
@@ -19,7 +19,7 @@ STRATEGIES = ("random", "representative")
 VAL_SEEDS = 3  # validation shot sets behind the figure that guides choices
 ss.setdefault("fewshot_runs", [])
 if c.has_t:  # the t shown on Explore (the shared view state), unless changed here: then Explore follows
-    ss.fs_t = common.get("t", views.default_t(c.dataset, c.backbone), int)
+    ss.fs_t = common.get("t", live.default_t(c.dataset, c.backbone), int)
 
 
 def pct(a) -> float:
@@ -74,9 +74,9 @@ if go:
         }
         # the whole test split's features at this t may not be on disk yet: score at once on the prepared part
         # (Explore's sample, a stratified prefix) while the rest is extracted in the background
-        params["test_limit"] = summaries.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
+        params["test_limit"] = live.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
         if params["test_limit"]:
-            summaries.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
+            live.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
         r = common.few_shot(key, progress=common.progress("features"))
         bar = common.progress("validation features")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genclf import data, explore, features
-from genclf.app import prepare, summaries, tasks
+from genclf.app import prepare, tasks
 from genclf.cache import Cache
 from genclf.cli import main
 
@@ -120,19 +120,19 @@ def test_the_shipped_default_view_matches_todays_keys():
 
 def test_fewshot_scores_on_the_prepared_part_while_the_rest_is_extracted(tiny, monkeypatch):
     from genclf import experiments
-    from genclf.app import views
+    from genclf.app import live, views
 
     monkeypatch.setattr(views, "N_RANGE", (100, 10000))
-    assert summaries.fewshot_test_limit("digits", "ddpm", 7, None) is None  # nothing prepared: the run extracts it all
+    assert live.fewshot_test_limit("digits", "ddpm", 7, None) is None  # nothing prepared: the run extracts it all
     features.extract("digits", "ddpm", t=7, split="test", limit=200)  # Explore's sample at t=7
-    assert summaries.fewshot_test_limit("digits", "ddpm", 7, None) == 200
+    assert live.fewshot_test_limit("digits", "ddpm", 7, None) == 200
     r = experiments.few_shot("digits", "ddpm", "logreg", 2, 0, t=7, test_limit=200)
     assert len(r["test_idx"]) == 200 and set(r["test_idx"]) == set(features.subset_indices(data.load("digits"), "test", 200))
-    task = summaries.prepare_test_split("digits", "ddpm", 7, None)  # the rest, in a background process
+    task = live.prepare_test_split("digits", "ddpm", 7, None)  # the rest, in a background process
     deadline = time.time() + 240
     while tasks.get(task.id).state == "running" and time.time() < deadline:
         time.sleep(0.5)
     assert tasks.get(task.id).state == "done", tasks._tail(task.log)
     features._MEMO.clear()
     monkeypatch.setattr(features, "CHUNK", 500)  # what the task process used
-    assert summaries.fewshot_test_limit("digits", "ddpm", 7, None) is None  # now the whole split is on disk
+    assert live.fewshot_test_limit("digits", "ddpm", 7, None) is None  # now the whole split is on disk
