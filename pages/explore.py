@@ -45,7 +45,23 @@ def base_view() -> explore.View:
     return explore.View(c.dataset, c.backbone, None, c.blocks, n, c.seed, method, dim)
 
 
+def needs_polling() -> bool:
+    """Whether something this page shows waits for the background: only then does it poll (idle sessions cost nothing)."""
+    wanted = any(ss.get(k) is not None for k in ("explore_t_wanted", "explore_t2_wanted", "explore_feats_wanted"))
+    grid = c.has_t and len(live.grid_marks(base_view())[1]) < len(explore.grid(True))
+    return bool(ss.get("explore_waiting")) or wanted or grid
+
+
 @st.fragment(run_every="2s")
+def polling():
+    background()
+
+
+@st.fragment
+def idle():
+    background()
+
+
 def background():
     with common.guard():
         v = base_view()
@@ -78,6 +94,8 @@ def explorer():
 
 
 def _explorer():
+    if not ss.pop("_explore_full_run", False) and not ss.get("explore_polling") and needs_polling():
+        st.rerun(scope="app")  # a fragment rerun started a wait (a t picked before it was ready): poll from now on
     v0 = base_view()
     t = common.t_slider("Timestep t", "explore_t", "t", T0, base_view, ss.explore_owner) if c.has_t else None
     if c.has_t:
@@ -169,5 +187,7 @@ def details(v: explore.View, sel: list[int], side, preds=None, t_want=None) -> N
         denoise_panel.class_error_chart(c, pts.idx[sel], t_want)  # issue 15
 
 
+ss._explore_full_run = True
 explorer()
-background()  # after the charts: its timer starts once the page is drawn
+ss.explore_polling = needs_polling()
+(polling if ss.explore_polling else idle)()  # after the charts: a timer starts once the page is drawn
