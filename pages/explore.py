@@ -94,8 +94,13 @@ def explorer():
 
 
 def _explorer():
-    if not ss.pop("_explore_full_run", False) and not ss.get("explore_polling") and needs_polling():
-        st.rerun(scope="app")  # a fragment rerun started a wait (a t picked before it was ready): poll from now on
+    full_run = ss.pop("_explore_full_run", False)
+    _explore_view()
+    if not full_run and not ss.get("explore_polling") and needs_polling():
+        st.rerun(scope="app")  # this fragment rerun started a wait (a t not ready, features for neighbours): poll
+
+
+def _explore_view():
     v0 = base_view()
     t = common.t_slider("Timestep t", "explore_t", "t", T0, base_view, ss.explore_owner) if c.has_t else None
     if c.has_t:
