@@ -285,6 +285,19 @@ def test_compare_computes_and_reads_saved_results(app_env):
     assert at.dataframe[0].value.loc["VAE + logistic regression", 1] == "55.0 ± 5.0"  # no validation runs: every line
 
 
+def test_compare_computes_at_the_shared_t(app_env):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["t"] = "0"  # the t shown on Explore (and Few-shot), e.g. from a shared link
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    at.multiselect[0].set_value(["pixels"])
+    at.multiselect[1].set_value([1])
+    at.number_input[0].set_value(1)
+    at.button[0].click().run()
+    _ok(at)
+    assert dict(at.session_state["compare_params"])["t"] == 0
+
+
 def test_models_and_data_pages(app_env):
     at = _open("models")
     assert at.title[0].value == "Models" and len(at.expander) == 4  # the tiny ddpm, vae, vqvae, gan runs
