@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, run_features, to_uint8
 from genclf.backbones.registry import register
@@ -86,6 +85,10 @@ class DDPM(Backbone):
         attn = set(c.attention_levels) if c.attention_levels is not None else {n - 1}
         if not attn <= set(range(n)):
             raise GenclfError(f"attention_levels {sorted(attn)} must be down levels in 0..{n - 1}")
+        # imported here, not at the top: diffusers (and the torch._dynamo it pulls in) costs seconds, and most
+        # processes that import genclf (the CLI's data verbs, other backbones, the dashboard's frame) build no UNet
+        from diffusers import DDPMScheduler, UNet2DModel
+
         self.unet = UNet2DModel(
             sample_size=c.size,
             in_channels=c.channels,
@@ -172,6 +175,8 @@ class DDPM(Backbone):
     @torch.inference_mode()
     def samples(self, n: int, seed: int = 0, images=None, steps: int = 50) -> np.ndarray:
         """n generated images (DDIM, `steps` steps, EMA weights) -> uint8 (n, C, H, W)."""
+        from diffusers import DDIMScheduler
+
         c = self.config
         ddim = DDIMScheduler.from_config(self.scheduler.config)
         ddim.set_timesteps(steps)
