@@ -359,10 +359,7 @@ def table(df: pd.DataFrame, key: str, image_cols: tuple[str, ...] = (), height: 
 
 def few_shot(params: tuple, progress=None) -> dict:
     """experiments.few_shot, memoised per parameter set (features are also cached on disk)."""
-    from genclf import experiments
-
-    p = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
-    return views.remember("few_shot", params, lambda: experiments.few_shot(**p, progress=progress))
+    return live.few_shot(params, progress)
 
 
 def predictions_for(c: Ctx, t: int | None) -> tuple[dict[int, int] | None, str]:

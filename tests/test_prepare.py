@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genclf import data, explore, features
-from genclf.app import prepare, tasks
+from genclf.app import live, prepare, tasks, views
 from genclf.cache import Cache
 from genclf.cli import main
 
@@ -64,6 +64,15 @@ def test_prepare_is_idempotent_and_its_shipped_layouts_match_a_recomputation(tin
     assert prepare.prepare("digits", ["ddpm", "pixels"], **opts)["ran"] == 0  # rerun: nothing is redone
     res = prepare.sweep_cached(prepare.sweep_params("digits", "ddpm"))
     assert res is not None and prepare.default_t("digits", "ddpm") == res["best_t"]
+    # the Few-shot page's default run (test, its shots, validation images and shot sets) only reads now
+    d = live.FEWSHOT_DEFAULTS
+    key = live.fewshot_key("digits", "ddpm", d["head"], d["shots"], 0, res["best_t"], None, d["strategy"])
+    other_seed = tuple((dict(key) | {"seed": 7}).items())
+    assert live.fewshot_ready(key) and not live.fewshot_ready(other_seed)
+    views._REMEMBERED.clear()
+    n_features = _entries("features")
+    live.few_shot(key), live.validate(key)
+    assert _entries("features") == n_features  # nothing extracted
     # ship the layouts of the 200-image sample, then serve them with an empty cache
     monkeypatch.setattr(explore.shipped, "PRETRAINED", tmp_path / "pretrained")
     folder = prepare.ship("digits", ["ddpm"], "genclf prepare --dataset digits --ship", n=200, layouts=PCA_ONLY)
@@ -85,7 +94,7 @@ def test_prepare_is_idempotent_and_its_shipped_layouts_match_a_recomputation(tin
 def test_cli_prepare_plan_lists_steps(tiny, capsys):
     assert main(["prepare", "--dataset", "digits", "--backbones", "pixels", "--plan"]) == 0
     out = capsys.readouterr().out
-    assert "todo  pixels · features of 360 test images" in out and "0/8 steps done" in out  # 1 + 4 layouts + 3
+    assert "todo  pixels · features of 360 test images" in out and "0/9 steps done" in out  # 1 + 4 layouts + 4
     assert main(["prepare", "--dataset", "digits", "--backbones", "nope"]) == 2
 
 
@@ -120,7 +129,6 @@ def test_the_shipped_default_view_matches_todays_keys():
 
 def test_fewshot_scores_on_the_prepared_part_while_the_rest_is_extracted(tiny, monkeypatch):
     from genclf import experiments
-    from genclf.app import live, views
 
     monkeypatch.setattr(views, "N_RANGE", (100, 10000))
     assert live.fewshot_test_limit("digits", "ddpm", 7, None) is None  # nothing prepared: the run extracts it all

@@ -7,8 +7,11 @@ slider's ready marks. Never imports streamlit.
 
 from __future__ import annotations
 
-from genclf import data, explore, features
+from genclf import data, experiments, explore, features
 from genclf.app import prepare, views
+
+FEWSHOT_DEFAULTS = prepare.FEWSHOT  # the Few-shot page's default choices, which `genclf prepare` reads ahead
+VAL_SEEDS = prepare.FEWSHOT["val_seeds"]  # validation shot sets behind the Few-shot page's validation figure
 
 
 def default_t(dataset: str, backbone: str) -> int | None:
@@ -41,13 +44,59 @@ def fewshot_test_limit(dataset: str, backbone: str, t, blocks) -> int | None:
     return n if n >= views.N_RANGE[0] else None
 
 
+def fewshot_key(dataset: str, backbone: str, head: str, shots: int, seed: int, t, blocks, strategy: str) -> tuple:
+    """A Few-shot run's parameters as the hashable key of its memo (sessions share results by it), with the test
+    subset it can score on now (`fewshot_test_limit`)."""
+    p = {"dataset": dataset, "backbone": backbone, "head": head, "shots": int(shots), "seed": int(seed),
+         "t": None if t is None else int(t), "blocks": tuple(blocks) if blocks else None, "strategy": strategy}  # fmt: skip
+    p["test_limit"] = fewshot_test_limit(dataset, backbone, p["t"], p["blocks"])
+    return tuple(p.items())
+
+
+def few_shot(key: tuple, progress=None) -> dict:
+    """experiments.few_shot for a `fewshot_key`, memoised process-wide (its features are cached on disk too)."""
+    p = {k: list(v) if isinstance(v, tuple) else v for k, v in key}
+    return views.remember("few_shot", key, lambda: experiments.few_shot(**p, progress=progress))
+
+
+def validate(key: tuple, progress=None) -> dict:
+    """The validation figure of the same choices (head, k, t, blocks, strategy) on VAL_SEEDS validation shot sets of
+    their own (never a set scored on test), memoised like `few_shot`."""
+    p = {k: list(v) if isinstance(v, tuple) else v for k, v in key}
+    args = {k: p[k] for k in ("dataset", "backbone", "head", "shots", "t", "blocks", "strategy")}
+    return views.remember("validate", key, lambda: experiments.validate(**args, seeds=VAL_SEEDS, progress=progress))
+
+
+def fewshot_ready(key: tuple) -> bool:
+    """Whether `few_shot` and `validate` of this key only read features (test, validation, the shots), never extract."""
+    p = dict(key)
+    if p["strategy"] != "random" or p["head"] == "labelprop" or p["test_limit"]:
+        return False
+    ds, bb = data.load(p["dataset"]), features.backbone(p["backbone"], p["dataset"])
+    t, blocks = p["t"], list(p["blocks"]) if p["blocks"] else None
+    shot_sets = [data.shot_indices(ds, p["shots"], s) for s in (p["seed"], *experiments.val_seeds(VAL_SEEDS))]
+    return (
+        features.is_cached(p["dataset"], p["backbone"], t, blocks, "test", None)
+        and prepare.validation_cached(ds, bb, t, blocks)
+        and all(features.array_cached(bb, ds, ds.x_train[i], t, blocks, 0, prepare.SHOT_TAG) for i in shot_sets)
+    )
+
+
 def warm_fewshot(dataset: str, backbone: str) -> None:
-    """Read the prepared Few-shot features at the default t into memory (server start), so the first Train is quick."""
+    """At server start: read the prepared Few-shot features at the default t into memory and, when everything it
+    reads is prepared, run the page's default choices once (k=10, logreg, random shots, seed 0), so the first Train
+    shows its result at once. Never extracts features in the server."""
     import sklearn.linear_model  # noqa: F401  (the logreg head; imported once, not on a user's first click)
 
     t = default_t(dataset, backbone)
-    if features.is_cached(dataset, backbone, t, None, "test", None):
-        features.extract(dataset, backbone, t=t, split="test")
+    if not features.is_cached(dataset, backbone, t, None, "test", None):
+        return
+    features.extract(dataset, backbone, t=t, split="test")
+    d = FEWSHOT_DEFAULTS
+    key = fewshot_key(dataset, backbone, d["head"], d["shots"], 0, t, views.block_choices(dataset, backbone)[1], d["strategy"])
+    if fewshot_ready(key):
+        few_shot(key)
+        validate(key)
 
 
 def prepare_test_split(dataset: str, backbone: str, t, blocks):
