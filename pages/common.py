@@ -228,6 +228,7 @@ def preload() -> None:
         bb = views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"]
         views.block_choices(DEFAULT_DATASET, bb)
         data.load(DEFAULT_DATASET)
+        live.warm_explore(DEFAULT_DATASET, bb)
         live.warm_fewshot(DEFAULT_DATASET, bb)
     import gc
 
