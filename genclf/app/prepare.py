@@ -6,9 +6,10 @@
 Per backbone (the first one first): features of the Explore sample (DEFAULT_N images) at every grid t
 with their 2D/3D UMAP and PCA layouts, the Few-shot features at the default t (the whole test split, the
 unlabeled pool, the shots of seed 0 at every k, the validation images and shot sets behind the page's
-validation figure at k=10), the default Timestep sweep, then the same Explore views
-for the larger sample (EXPLORE_N). Every artifact lands in the content-addressed cache (features per
-chunk of the test split, layouts, sweeps), so a killed run loses at most the step it was in.
+validation figure at k=10), the default Timestep sweep, the features of Few-shot's default run at the other
+grid t, then the same Explore views for the larger sample (EXPLORE_N). Every artifact lands in the
+content-addressed cache (features per chunk of the test split, layouts, sweeps), so a killed run loses at
+most the step it was in.
 
 The default t is the best validation t of the default sweep (`default_t`): from the cache once the sweep
 ran, else the value recorded beside the shipped layouts, else experiments.DEFAULT_T.
@@ -232,6 +233,27 @@ def _validation_step(dataset: str, backbone: str, bb, t_of, tt: str, order: tupl
     )
 
 
+def _fewshot_grid_step(dataset: str, backbone: str, bb, t: int, order: tuple) -> Step:
+    """Few-shot's default run at another grid t reads only, too: its seed's shots and the validation figure's images
+    (the test images it scores on are the Explore sample's, prepared at every grid t)."""
+    ds = data.load(dataset)
+    blocks = bb.check_blocks(None)
+    val = _validation_step(dataset, backbone, bb, lambda: t, f" t={t}", order)
+    shots = data.shot_indices(ds, FEWSHOT["shots"], FEWSHOT_SEED)
+
+    def run(progress) -> None:
+        val.run(progress)
+        experiments.train_features(ds, bb, shots, t, blocks, SHOT_TAG, progress)
+
+    return Step(
+        f"{bb.name} t={t} · Few-shot's features at k = {FEWSHOT['shots']}: shots (seed {FEWSHOT_SEED}), validation",
+        val.cost + len(shots) / _rate(bb),
+        lambda: val.done() and features.array_cached(bb, ds, ds.x_train[shots], t, blocks, 0, SHOT_TAG),
+        run,
+        order,
+    )
+
+
 def _sweep_step(dataset: str, backbone: str, bb, order: tuple) -> Step:
     p = sweep_params(dataset, backbone)
     n_val = min(experiments.VAL_LIMIT or 10**9, len(data.splits(data.load(dataset)).val))
@@ -267,6 +289,8 @@ def plan(dataset: str, backbones: list[str], sizes: tuple[int, ...] = EXPLORE_N,
         steps += _explore_steps(dataset, name, bb, sizes[0], ts[1:], (b, rank, 2), layouts)
         if bb.has_t:
             steps.append(_sweep_step(dataset, name, bb, (b, rank, 3)))
+            # after the sweep, which computes most of them (its grid t); the rest of the slider's t here
+            steps += [_fewshot_grid_step(dataset, name, bb, t, (b, rank, 3, j)) for j, t in enumerate(ts[1:], 1)]
         for n in sizes[1:]:
             steps += _explore_steps(dataset, name, bb, n, ts, (3, rank, 5), layouts)
     return sorted(steps, key=lambda s: s.order)
