@@ -224,12 +224,14 @@ def preload() -> None:
 
     explore.warm_up()
     autoprepare()
-    with contextlib.suppress(Exception):  # a missing dataset is reported by the page itself
+    try:
         bb = views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"]
         views.block_choices(DEFAULT_DATASET, bb)
         data.load(DEFAULT_DATASET)
         live.warm_explore(DEFAULT_DATASET, bb)
         live.warm_fewshot(DEFAULT_DATASET, bb)
+    except Exception as e:  # a missing dataset is reported by the page itself; the rest is only a head start lost
+        log.warning("preload stopped early: %s: %s", type(e).__name__, e)
     import gc
 
     gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass
