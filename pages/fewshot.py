@@ -137,7 +137,9 @@ with common.guard():
     else:
         st.markdown("**The labeled shots (one row per class)**")
     st.image(summaries.shot_grid(p["dataset"], shot_idx), width="content")
-    with st.expander("Held-out test details: confusion, per-class accuracy, misclassified images"):
+    # a switch, not an expander: a collapsed expander's charts and images are still drawn by the browser (about 1 s
+    # after each Train on a busy 2-core machine); these are drawn only when asked for
+    if st.toggle("Held-out test details: confusion, per-class accuracy, misclassified images", key="fs_details"):
         left, right = st.columns(2)
         conf = r.get("confusion")
         conf = summaries.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)

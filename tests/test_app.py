@@ -187,6 +187,10 @@ def test_fewshot_trains_and_keeps_history(app_env):
     _ok(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"].endswith("%") and metrics["Pixel baseline, same shots"].endswith("%")
+    assert not any(m.value.startswith("**Misclassified") for m in at.markdown)  # details only when asked for
+    at.toggle(key="fs_details").set_value(True).run()
+    _ok(at)
+    assert any(m.value.startswith("**Misclassified") for m in at.markdown)
     at.radio[0].set_value("representative")
     at.button[0].click().run()
     _ok(at)
