@@ -87,9 +87,14 @@ def backbone_choices(dataset: str) -> dict[str, str]:
     return out
 
 
+_LOADING = threading.Lock()
+
+
 def block_choices(dataset: str, backbone: str) -> tuple[list[str], list[str], bool]:
-    """(all blocks, default blocks, has_t) of a backbone."""
-    bb = features.backbone(backbone, dataset)
+    """(all blocks, default blocks, has_t) of a backbone. Loads it, one thread at a time: at server start the preload
+    thread and the first page run both ask, and the second should find it loaded, not load it again."""
+    with _LOADING:
+        bb = features.backbone(backbone, dataset)
     return bb.block_names(), bb.default_blocks(), bb.has_t
 
 
