@@ -123,7 +123,8 @@ with common.guard():
         m3.metric("Test images", f"{len(r['y_test']):,}")
     if p.get("test_limit"):
         n, of = p["test_limit"], len(ds.y_test)
-        st.caption(f"Scored on a stratified {n:,} of the {of:,} test images, the ones prepared at t={p['t']}; the rest "
+        at = "" if p["t"] is None else f" at t={p['t']}"
+        st.caption(f"Scored on a stratified {n:,} of the {of:,} test images, the ones prepared{at}; the rest "
                    "are extracted in the background (sidebar): train again later to score on all.")  # fmt: skip
     y, pred = np.asarray(r["y_test"]), np.asarray(r["pred"])
     shot_idx = np.asarray(r["shot_idx"])
