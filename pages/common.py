@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -205,12 +204,8 @@ def timing_start() -> float:
     return time.time()
 
 
-_PAGE_RAN = threading.Event()  # set when a first script run ends: the preload's extra warm-ups wait for it
-
-
 def timing_end(start: float, nav) -> None:
     """GENCLF_TIMING_LOG=path: one line per script run (session, page, start, end), for bench/dashboard.py."""
-    _PAGE_RAN.set()
     path = os.environ.get("GENCLF_TIMING_LOG")
     if path:
         import time
@@ -224,10 +219,10 @@ def timing_end(start: float, nav) -> None:
 
 def preload() -> None:
     """At server start (the `python app.py` launcher): load what the first page needs (the default backbone: with the
-    ddpm, diffusers too), then start the UMAP worker's warm-up and the background preparation, then (once a first
-    page ran, or after a minute) build the default charts and Few-shot run: the first visitor waits for none of it.
-    The background processes start only after the backbone is loaded: started first, they take the CPU the first
-    page waits on."""
+    ddpm, diffusers too), then start the UMAP worker's warm-up and the background preparation, then build the default
+    charts and Few-shot run: the first visitor waits for none of it. The background processes start only after the
+    backbone is loaded: started first, they take the CPU the first page waits on. (The warm-ups do not wait for a
+    first page: deferred, they met the burst of sessions that often follows it, and stalled the server for seconds.)"""
     from genclf import data, explore
 
     bb = None
@@ -239,7 +234,6 @@ def preload() -> None:
         log.warning("preload could not load the default view: %s: %s", type(e).__name__, e)
     explore.warm_up()
     autoprepare()
-    _PAGE_RAN.wait(60)  # the default charts and Few-shot run: after the first visitor's page, never competing with it
     try:
         if bb is not None:
             live.warm_explore(DEFAULT_DATASET, bb)
