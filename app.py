@@ -35,11 +35,6 @@ ICON = str(Path(__file__).parent / "assets" / "icon.png")  # a local file: a mat
 
 st.set_page_config(page_title="genclf · generative few-shot", page_icon=ICON, layout="wide")
 
-# Once per server process, never blocking a page: UMAP's numba JIT (about 10 s) is paid in the on-demand worker,
-# and whatever the default dataset's pages read that is not on disk yet is computed by a background task.
-explore.warm_up()
-common.autoprepare()
-
 pages = [
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
     st.Page("pages/fewshot.py", title="Few-shot", icon=":material/model_training:", url_path="few-shot"),
@@ -53,6 +48,11 @@ _start = common.timing_start()
 common.load_url()
 common.keep_state()
 st.session_state["_ctx"] = common.sidebar()
+# Once per server process, never blocking a page: UMAP's numba JIT (about 10 s) is paid in the on-demand worker,
+# and whatever the default dataset's pages read that is not on disk yet is computed by a background task. After
+# the sidebar, which loads the backbone: these processes compete for the CPU that loading waits on.
+explore.warm_up()
+common.autoprepare()
 common.sync_url()
 st.session_state["_framed"] = True  # pages check that this run came through the frame
 try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from genclf.app import labels, views
+from genclf.app import labels, live, views
 from genclf.errors import GenclfError
 
 log = logging.getLogger("genclf.app")
@@ -181,8 +181,8 @@ def _on_t(key: str, name: str, view_of, owner: str) -> None:
     from genclf import explore
 
     v = view_of()
-    t, ready = st.session_state[key], views.grid_marks(v)[1]
-    got = views.snap(t, ready)
+    t, ready = st.session_state[key], live.grid_marks(v)[1]
+    got = live.snap(t, ready)
     put(name, got)
     st.session_state[f"{key}_wanted"] = t if got != t else None
     if got != t:
@@ -194,10 +194,10 @@ def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str)
     """A slider over the timestep grid, ready t marked ✓, bound to view-state `name`; returns the t to show (which
     may be a custom t off the grid). `view_of()` gives the view whose readiness the marks show."""
     ss = st.session_state
-    ts, ready = views.grid_marks(view_of())
+    ts, ready = live.grid_marks(view_of())
     want = get(name, default, int)
     put(name, want)
-    ss[key] = want if want in ts else views.snap(want, set(ts))
+    ss[key] = want if want in ts else live.snap(want, set(ts))
     st.select_slider(f"{label} · ✓ = ready", ts, format_func=lambda t: f"{t}✓" if t in ready else str(t), key=key,
                      on_change=_on_t, args=(key, name, view_of, owner), help="0 = clean image, 999 = pure noise.")  # fmt: skip
     if ss.get(f"{key}_wanted") is not None:
@@ -230,15 +230,28 @@ def timing_end(start: float, nav) -> None:
 
 
 def preload() -> None:
-    """At server start (the `python app.py` launcher): import what the first page needs, start the UMAP worker's
-    warm-up and the background preparation, so the first visitor waits for none of it."""
+    """At server start (the `python app.py` launcher): load what the first page needs (the default backbone: with the
+    ddpm, diffusers too), then start the UMAP worker's warm-up and the background preparation, then build the default
+    charts and Few-shot run: the first visitor waits for none of it. The background processes start only after the
+    backbone is loaded: started first, they take the CPU the first page waits on. (The warm-ups do not wait for a
+    first page: deferred, they met the burst of sessions that often follows it, and stalled the server for seconds.)"""
     from genclf import data, explore
 
+    bb = None
+    try:
+        bb = views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"]
+        views.block_choices(DEFAULT_DATASET, bb)
+        data.load(DEFAULT_DATASET)
+    except Exception as e:  # a missing dataset is reported by the page itself; the rest is only a head start lost
+        log.warning("preload could not load the default view: %s: %s", type(e).__name__, e)
     explore.warm_up()
     autoprepare()
-    with contextlib.suppress(Exception):  # a missing dataset is reported by the page itself
-        views.block_choices(DEFAULT_DATASET, views.backbone_choices(DEFAULT_DATASET)[DEFAULT_BACKBONE or "ddpm"])
-        data.load(DEFAULT_DATASET)
+    try:
+        if bb is not None:
+            live.warm_explore(DEFAULT_DATASET, bb)
+            live.warm_fewshot(DEFAULT_DATASET, bb)
+    except Exception as e:
+        log.warning("preload stopped early: %s: %s", type(e).__name__, e)
     import gc
 
     gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass
@@ -249,7 +262,7 @@ def autoprepare() -> None:
     if os.environ.get("GENCLF_AUTOPREPARE", "1") == "0":
         return
     with contextlib.suppress(GenclfError):
-        views.autoprepare(DEFAULT_DATASET)
+        live.autoprepare(DEFAULT_DATASET)
 
 
 def _fmt_s(s: float | None) -> str:
@@ -287,16 +300,13 @@ def tasks_panel(shown: str = "") -> None:
 def _tasks_live(shown: str = ""):
     from genclf.app import tasks
 
-    run = tasks.running()
-    for task in run:
+    # (no st.rerun(scope="app") from here when a task ends: a whole-app rerun requested by a timer fragment can
+    # leave a page half drawn under load; the pages poll what they wait for themselves)
+    for task in tasks.running():
         what = {"prepare": "Preparing", "features": "Extracting the test split of"}.get(task.kind, "Timestep sweep on")
         ds = task.spec.get("dataset", "")
         other = " (not the dataset shown)" if shown and ds and ds != shown else ""
         task_status(task, f"{what} {pretty_dataset(ds)}{other} in the background")
-    if not run and st.session_state.get("_tasks_seen"):
-        st.session_state["_tasks_seen"] = False
-        st.rerun(scope="app")  # a task just finished: pages read its results
-    st.session_state["_tasks_seen"] = bool(run)
 
 
 def ctx() -> Ctx:
@@ -374,10 +384,7 @@ def table(df: pd.DataFrame, key: str, image_cols: tuple[str, ...] = (), height: 
 
 def few_shot(params: tuple, progress=None) -> dict:
     """experiments.few_shot, memoised per parameter set (features are also cached on disk)."""
-    from genclf import experiments
-
-    p = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
-    return views.remember("few_shot", params, lambda: experiments.few_shot(**p, progress=progress))
+    return live.few_shot(params, progress)
 
 
 def predictions_for(c: Ctx, t: int | None) -> tuple[dict[int, int] | None, str]:

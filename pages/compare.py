@@ -64,7 +64,7 @@ with common.guard():
                 if st.form_submit_button("Compute curves", type="primary", icon=":material/play_arrow:"):
                     ss.compare_params = (("dataset", c.dataset), ("backbones", tuple(bbs[p] for p in pick)),
                                          ("head", head), ("shots", tuple(sorted(shots))), ("seeds", int(seeds)),
-                                         ("strategy", strategy), ("t", ss.get("fs_t", 50)),
+                                         ("strategy", strategy), ("t", common.get("t", 50, int)),
                                          ("test_limit", int(limit) or None))  # fmt: skip
         params = ss.get("compare_params")
         if not params or dict(params)["dataset"] != c.dataset:

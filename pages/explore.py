@@ -6,7 +6,7 @@ from dataclasses import replace
 import streamlit as st
 
 from genclf import data, explore
-from genclf.app import animation, views
+from genclf.app import animation, live, views
 from pages import common, denoise_panel, explore_controls
 
 ss = st.session_state
@@ -22,7 +22,7 @@ st.caption(
 ss.setdefault("explore_owner", uuid.uuid4().hex[:8])  # names this session's requests to the background service
 n_test = len(data.load(c.dataset).y_test)
 MODES = {"single": "Single view", "timesteps": "Two timesteps", "backbones": "Two backbones"}
-T0 = views.default_t(c.dataset, c.backbone) if c.has_t else None
+T0 = live.default_t(c.dataset, c.backbone) if c.has_t else None
 
 a, b, m, d = st.columns([1, 1, 2, 2])
 a.segmented_control("View", ["2D", "3D"], help="Selection works in 2D; plotly has no lasso in 3D.",
@@ -46,7 +46,23 @@ def base_view() -> explore.View:
     return explore.View(c.dataset, c.backbone, None, c.blocks, n, c.seed, method, dim)
 
 
+def needs_polling() -> bool:
+    """Whether something this page shows waits for the background: only then does it poll (idle sessions cost nothing)."""
+    wanted = any(ss.get(k) is not None for k in ("explore_t_wanted", "explore_t2_wanted", "explore_feats_wanted"))
+    grid = c.has_t and len(live.grid_marks(base_view())[1]) < len(explore.grid(True))
+    return bool(ss.get("explore_waiting")) or wanted or grid
+
+
 @st.fragment(run_every="2s")
+def polling():
+    background()
+
+
+@st.fragment
+def idle():
+    background()
+
+
 def background():
     with common.guard():
         v = base_view()
@@ -66,7 +82,7 @@ def background():
             st.rerun(scope="app")  # a chart on screen just became ready: redraw it
         if explore.service().warm == "warming" and v.method == "umap" and before:
             st.caption(":material/hourglass_top: warming up UMAP (one-time compilation, about 10 s)")
-        if c.has_t and not before and not views.preparing(c.dataset, c.backbone):
+        if c.has_t and not before and not live.preparing(c.dataset, c.backbone):
             ready, total = explore.service().ensure_grid(v)  # this view's grid, behind any user request
             if ready < total:
                 st.progress(ready / total, text=f"Computing this view's timestep grid in the background: {ready}/{total}")
@@ -79,6 +95,13 @@ def explorer():
 
 
 def _explorer():
+    full_run = ss.pop("_explore_full_run", False)
+    _explore_view()
+    if not full_run and not ss.get("explore_polling") and needs_polling():
+        st.rerun(scope="app")  # this fragment rerun started a wait (a t not ready, features for neighbours): poll
+
+
+def _explore_view():
     v0 = base_view()
     t = common.t_slider("Timestep t", "explore_t", "t", T0, base_view, ss.explore_owner) if c.has_t else None
     if c.has_t:
@@ -97,7 +120,7 @@ def _explorer():
         panels.append(replace(panels[0], backbone=bbs[other], blocks=None, t=t if has_t2 else None))
     common.sync_url()
     if c.has_t and len(panels) == 1 and st.toggle("Play through the ready timesteps", key="explore_play"):
-        ready = views.grid_marks(v0)[1]
+        ready = live.grid_marks(v0)[1]
         if len(ready) > 1:
             frames = lambda: {r: explore.aligned_layout(v0.at(r)) for r in sorted(ready)}
             make = lambda: animation.animated(frames(), views.points(v0), views.view_title(v0, None))
@@ -170,5 +193,7 @@ def details(v: explore.View, sel: list[int], side, preds=None, t_want=None) -> N
         denoise_panel.class_error_chart(c, pts.idx[sel], t_want)  # issue 15
 
 
-background()
+ss._explore_full_run = True
 explorer()
+ss.explore_polling = needs_polling()
+(polling if ss.explore_polling else idle)()  # after the charts: a timer starts once the page is drawn

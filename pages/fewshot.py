@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from genclf import data, experiments, heads
-from genclf.app import figures, labels, summaries, tables, views
+from genclf.app import figures, labels, live, summaries, tables
 from pages import common
 
 ss = st.session_state
@@ -16,19 +16,14 @@ st.caption(
     "next to logistic regression on raw pixels trained on the very same images, the baseline to beat."
 )
 STRATEGIES = ("random", "representative")
-VAL_SEEDS = 3  # validation shot sets behind the figure that guides choices
+DEFAULTS = live.FEWSHOT_DEFAULTS  # what `genclf prepare` reads ahead (and the server runs once at start)
 ss.setdefault("fewshot_runs", [])
 if c.has_t:  # the t shown on Explore (the shared view state), unless changed here: then Explore follows
-    ss.fs_t = common.get("t", views.default_t(c.dataset, c.backbone), int)
+    ss.fs_t = common.get("t", live.default_t(c.dataset, c.backbone), int)
 
 
 def pct(a) -> float:
     return float(a) * 100 if float(a) <= 1 else float(a)
-
-
-def validate_args(p: dict) -> dict:
-    """The validation score of the same choices (head, k, t, blocks, strategy) on validation shot sets of their own."""
-    return {k: p[k] for k in ("dataset", "backbone", "head", "shots", "t", "blocks", "strategy")} | {"seeds": VAL_SEEDS}
 
 
 def reopen() -> None:
@@ -41,14 +36,17 @@ with st.form("fewshot"):
         "Labeled images per class",
         1,
         100,
-        10,
+        DEFAULTS["shots"],
         help="random: exactly this many per class. representative: a total budget of this many × the number of "
         "classes, spread over clusters of the unlabeled images, so some classes get more and some fewer.",
     )
-    head = b.selectbox("Head", heads.HEADS, format_func=labels.head, help=labels.heads_help(heads.HEADS))
+    head = b.selectbox(
+        "Head", heads.HEADS, heads.HEADS.index(DEFAULTS["head"]), format_func=labels.head, help=labels.heads_help(heads.HEADS)
+    )
     strategy = d.radio(
         "Which images to label",
         STRATEGIES,
+        STRATEGIES.index(DEFAULTS["strategy"]),
         horizontal=True,
         help="random: drawn at random within each class. representative: picked without reading labels (TypiClust: "
         "the most typical image of each cluster), as a total budget, not per class.",
@@ -62,25 +60,14 @@ with st.form("fewshot"):
 
 if go:
     with common.guard():
-        params = {
-            "dataset": c.dataset,
-            "backbone": c.backbone,
-            "head": head,
-            "shots": int(shots),
-            "seed": int(seed),
-            "t": int(ss.fs_t) if c.has_t else None,
-            "blocks": list(c.blocks) if c.blocks else None,
-            "strategy": strategy,
-        }
+        t = int(ss.fs_t) if c.has_t else None
+        key = live.fewshot_key(c.dataset, c.backbone, head, shots, seed, t, c.blocks, strategy)
         # the whole test split's features at this t may not be on disk yet: score at once on the prepared part
         # (Explore's sample, a stratified prefix) while the rest is extracted in the background
-        params["test_limit"] = summaries.fewshot_test_limit(c.dataset, c.backbone, params["t"], params["blocks"])
-        if params["test_limit"]:
-            summaries.prepare_test_split(c.dataset, c.backbone, params["t"], params["blocks"])
-        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
-        r = common.few_shot(key, progress=common.progress("features"))
-        bar = common.progress("validation features")
-        v = views.remember("validate", key, lambda: experiments.validate(**validate_args(params), progress=bar))
+        if dict(key)["test_limit"]:
+            live.prepare_test_split(c.dataset, c.backbone, t, c.blocks)
+        r = live.few_shot(key, progress=common.progress("features"))
+        v = live.validate(key, progress=common.progress("validation features"))
         ss.fewshot_runs.append(
             {
                 "n": len(ss.fewshot_runs) + 1,
@@ -136,7 +123,8 @@ with common.guard():
         m3.metric("Test images", f"{len(r['y_test']):,}")
     if p.get("test_limit"):
         n, of = p["test_limit"], len(ds.y_test)
-        st.caption(f"Scored on a stratified {n:,} of the {of:,} test images, the ones prepared at t={p['t']}; the rest "
+        at = "" if p["t"] is None else f" at t={p['t']}"
+        st.caption(f"Scored on a stratified {n:,} of the {of:,} test images, the ones prepared{at}; the rest "
                    "are extracted in the background (sidebar): train again later to score on all.")  # fmt: skip
     y, pred = np.asarray(r["y_test"]), np.asarray(r["pred"])
     shot_idx = np.asarray(r["shot_idx"])
@@ -150,7 +138,9 @@ with common.guard():
     else:
         st.markdown("**The labeled shots (one row per class)**")
     st.image(summaries.shot_grid(p["dataset"], shot_idx), width="content")
-    with st.expander("Held-out test details: confusion, per-class accuracy, misclassified images"):
+    # a switch, not an expander: a collapsed expander's charts and images are still drawn by the browser (about 1 s
+    # after each Train on a busy 2-core machine); these are drawn only when asked for
+    if st.toggle("Held-out test details: confusion, per-class accuracy, misclassified images", key="fs_details"):
         left, right = st.columns(2)
         conf = r.get("confusion")
         conf = summaries.confusion(y, pred, ds.n_classes) if conf is None else np.asarray(conf)

@@ -187,6 +187,10 @@ def test_fewshot_trains_and_keeps_history(app_env):
     _ok(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"].endswith("%") and metrics["Pixel baseline, same shots"].endswith("%")
+    assert not any(m.value.startswith("**Misclassified") for m in at.markdown)  # details only when asked for
+    at.toggle(key="fs_details").set_value(True).run()
+    _ok(at)
+    assert any(m.value.startswith("**Misclassified") for m in at.markdown)
     at.radio[0].set_value("representative")
     at.button[0].click().run()
     _ok(at)
@@ -285,6 +289,19 @@ def test_compare_computes_and_reads_saved_results(app_env):
     at = _open("compare")
     assert at.radio[0].value == "saved"
     assert at.dataframe[0].value.loc["VAE + logistic regression", 1] == "55.0 ± 5.0"  # no validation runs: every line
+
+
+def test_compare_computes_at_the_shared_t(app_env):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["t"] = "0"  # the t shown on Explore (and Few-shot), e.g. from a shared link
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    at.multiselect[0].set_value(["pixels"])
+    at.multiselect[1].set_value([1])
+    at.number_input[0].set_value(1)
+    at.button[0].click().run()
+    _ok(at)
+    assert dict(at.session_state["compare_params"])["t"] == 0
 
 
 def test_models_and_data_pages(app_env):

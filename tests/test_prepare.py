@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genclf import data, explore, features
-from genclf.app import prepare, summaries, tasks
+from genclf.app import live, prepare, tasks, views
 from genclf.cache import Cache
 from genclf.cli import main
 
@@ -64,6 +64,15 @@ def test_prepare_is_idempotent_and_its_shipped_layouts_match_a_recomputation(tin
     assert prepare.prepare("digits", ["ddpm", "pixels"], **opts)["ran"] == 0  # rerun: nothing is redone
     res = prepare.sweep_cached(prepare.sweep_params("digits", "ddpm"))
     assert res is not None and prepare.default_t("digits", "ddpm") == res["best_t"]
+    # the Few-shot page's default run (test, its shots, validation images and shot sets) only reads now
+    d = live.FEWSHOT_DEFAULTS
+    key = live.fewshot_key("digits", "ddpm", d["head"], d["shots"], 0, res["best_t"], None, d["strategy"])
+    other_seed = tuple((dict(key) | {"seed": 7}).items())
+    assert live.fewshot_ready(key) and not live.fewshot_ready(other_seed)
+    views._REMEMBERED.clear()
+    n_features = _entries("features")
+    live.few_shot(key), live.validate(key)
+    assert _entries("features") == n_features  # nothing extracted
     # ship the layouts of the 200-image sample, then serve them with an empty cache
     monkeypatch.setattr(explore.shipped, "PRETRAINED", tmp_path / "pretrained")
     folder = prepare.ship("digits", ["ddpm"], "genclf prepare --dataset digits --ship", n=200, layouts=PCA_ONLY)
@@ -85,7 +94,7 @@ def test_prepare_is_idempotent_and_its_shipped_layouts_match_a_recomputation(tin
 def test_cli_prepare_plan_lists_steps(tiny, capsys):
     assert main(["prepare", "--dataset", "digits", "--backbones", "pixels", "--plan"]) == 0
     out = capsys.readouterr().out
-    assert "todo  pixels · features of 360 test images" in out and "0/8 steps done" in out  # 1 + 4 layouts + 3
+    assert "todo  pixels · features of 360 test images" in out and "0/9 steps done" in out  # 1 + 4 layouts + 4
     assert main(["prepare", "--dataset", "digits", "--backbones", "nope"]) == 2
 
 
@@ -120,19 +129,18 @@ def test_the_shipped_default_view_matches_todays_keys():
 
 def test_fewshot_scores_on_the_prepared_part_while_the_rest_is_extracted(tiny, monkeypatch):
     from genclf import experiments
-    from genclf.app import views
 
     monkeypatch.setattr(views, "N_RANGE", (100, 10000))
-    assert summaries.fewshot_test_limit("digits", "ddpm", 7, None) is None  # nothing prepared: the run extracts it all
+    assert live.fewshot_test_limit("digits", "ddpm", 7, None) is None  # nothing prepared: the run extracts it all
     features.extract("digits", "ddpm", t=7, split="test", limit=200)  # Explore's sample at t=7
-    assert summaries.fewshot_test_limit("digits", "ddpm", 7, None) == 200
+    assert live.fewshot_test_limit("digits", "ddpm", 7, None) == 200
     r = experiments.few_shot("digits", "ddpm", "logreg", 2, 0, t=7, test_limit=200)
     assert len(r["test_idx"]) == 200 and set(r["test_idx"]) == set(features.subset_indices(data.load("digits"), "test", 200))
-    task = summaries.prepare_test_split("digits", "ddpm", 7, None)  # the rest, in a background process
+    task = live.prepare_test_split("digits", "ddpm", 7, None)  # the rest, in a background process
     deadline = time.time() + 240
     while tasks.get(task.id).state == "running" and time.time() < deadline:
         time.sleep(0.5)
     assert tasks.get(task.id).state == "done", tasks._tail(task.log)
     features._MEMO.clear()
     monkeypatch.setattr(features, "CHUNK", 500)  # what the task process used
-    assert summaries.fewshot_test_limit("digits", "ddpm", 7, None) is None  # now the whole split is on disk
+    assert live.fewshot_test_limit("digits", "ddpm", 7, None) is None  # now the whole split is on disk

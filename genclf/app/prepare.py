@@ -5,9 +5,11 @@
 
 Per backbone (the first one first): features of the Explore sample (DEFAULT_N images) at every grid t
 with their 2D/3D UMAP and PCA layouts, the Few-shot features at the default t (the whole test split, the
-unlabeled pool, the shots of seed 0 at every k), the default Timestep sweep, then the same Explore views
-for the larger sample (EXPLORE_N). Every artifact lands in the content-addressed cache (features per
-chunk of the test split, layouts, sweeps), so a killed run loses at most the step it was in.
+unlabeled pool, the shots of seed 0 at every k, the validation images and shot sets behind the page's
+validation figure at k=10), the default Timestep sweep, the features of Few-shot's default run at the other
+grid t, then the same Explore views for the larger sample (EXPLORE_N). Every artifact lands in the
+content-addressed cache (features per chunk of the test split, layouts, sweeps), so a killed run loses at
+most the step it was in.
 
 The default t is the best validation t of the default sweep (`default_t`): from the cache once the sweep
 ran, else the value recorded beside the shipped layouts, else experiments.DEFAULT_T.
@@ -36,7 +38,9 @@ EXPLORE_N = (DEFAULT_N, 5000)  # sample sizes prepared (5,000: the "more images"
 LAYOUTS = (("umap", 2), ("pca", 2), ("umap", 3), ("pca", 3))
 SWEEP = {"head": "logreg", "shots": 10, "seeds": 3}  # the Timestep page's defaults
 FEWSHOT_SEED = 0
+FEWSHOT = {"head": "logreg", "shots": 10, "strategy": "random", "val_seeds": 3}  # the Few-shot page's defaults
 SHOT_TAG = {"split": "shots"}  # experiments.choose_shots' cache tag for random shots
+VAL_TAG = {"split": "val", "limit": experiments.VAL_LIMIT}  # experiments.validate's validation images
 # rough seconds per unit on the 2-core reference machine, only for the ETA (it recalibrates as steps finish)
 RATE = {"ddpm": 250.0, "pixels": 200_000.0}  # images/s of feature extraction; others: DEFAULT_RATE
 DEFAULT_RATE = 4000.0
@@ -192,7 +196,62 @@ def _fewshot_steps(dataset: str, backbone: str, bb, known_t, order: tuple) -> li
             ],
             (*order, 2),
         ),
+        _validation_step(dataset, backbone, bb, t_of, tt, (*order, 3)),
     ]
+
+
+def _val_shot_sets(ds) -> list[np.ndarray]:
+    return [data.shot_indices(ds, FEWSHOT["shots"], s) for s in experiments.val_seeds(FEWSHOT["val_seeds"])]
+
+
+def validation_cached(ds, bb, t, blocks) -> bool:
+    """Whether the Few-shot page's validation figure at its default k reads only: the validation images and the
+    validation shot sets' features at t are on disk (the default sweep computes them at its grid t)."""
+    val = ds.x_train[experiments.eval_indices(ds, "val", experiments.VAL_LIMIT)]
+    return features.array_cached(bb, ds, val, t, blocks, 0, VAL_TAG) and all(
+        features.array_cached(bb, ds, ds.x_train[i], t, blocks, 0, SHOT_TAG) for i in _val_shot_sets(ds)
+    )
+
+
+def _validation_step(dataset: str, backbone: str, bb, t_of, tt: str, order: tuple) -> Step:
+    ds = data.load(dataset)
+    blocks = bb.check_blocks(None)
+    n_val = len(experiments.eval_indices(ds, "val", experiments.VAL_LIMIT))
+
+    def run(progress) -> None:
+        experiments.eval_features(ds, backbone, "val", experiments.VAL_LIMIT, t_of(), blocks, progress)
+        for idx in _val_shot_sets(ds):
+            experiments.train_features(ds, bb, idx, t_of(), blocks, SHOT_TAG, progress)
+
+    k, n = FEWSHOT["shots"], FEWSHOT["val_seeds"]
+    return Step(
+        f"{bb.name}{tt} · features of the validation images ({n_val:,}) and {n} validation shot sets (k = {k})",
+        (n_val + n * k * ds.n_classes) / _rate(bb),
+        lambda: validation_cached(ds, bb, t_of(), blocks),
+        run,
+        order,
+    )
+
+
+def _fewshot_grid_step(dataset: str, backbone: str, bb, t: int, order: tuple) -> Step:
+    """Few-shot's default run at another grid t reads only, too: its seed's shots and the validation figure's images
+    (the test images it scores on are the Explore sample's, prepared at every grid t)."""
+    ds = data.load(dataset)
+    blocks = bb.check_blocks(None)
+    val = _validation_step(dataset, backbone, bb, lambda: t, f" t={t}", order)
+    shots = data.shot_indices(ds, FEWSHOT["shots"], FEWSHOT_SEED)
+
+    def run(progress) -> None:
+        val.run(progress)
+        experiments.train_features(ds, bb, shots, t, blocks, SHOT_TAG, progress)
+
+    return Step(
+        f"{bb.name} t={t} · Few-shot's features at k = {FEWSHOT['shots']}: shots (seed {FEWSHOT_SEED}), validation",
+        val.cost + len(shots) / _rate(bb),
+        lambda: val.done() and features.array_cached(bb, ds, ds.x_train[shots], t, blocks, 0, SHOT_TAG),
+        run,
+        order,
+    )
 
 
 def _sweep_step(dataset: str, backbone: str, bb, order: tuple) -> Step:
@@ -230,6 +289,8 @@ def plan(dataset: str, backbones: list[str], sizes: tuple[int, ...] = EXPLORE_N,
         steps += _explore_steps(dataset, name, bb, sizes[0], ts[1:], (b, rank, 2), layouts)
         if bb.has_t:
             steps.append(_sweep_step(dataset, name, bb, (b, rank, 3)))
+            # after the sweep, which computes most of them (its grid t); the rest of the slider's t here
+            steps += [_fewshot_grid_step(dataset, name, bb, t, (b, rank, 3, j)) for j, t in enumerate(ts[1:], 1)]
         for n in sizes[1:]:
             steps += _explore_steps(dataset, name, bb, n, ts, (3, rank, 5), layouts)
     return sorted(steps, key=lambda s: s.order)

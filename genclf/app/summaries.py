@@ -9,34 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genclf import data, features
+from genclf import data
 from genclf.app import views
 from genclf.data import images
 
 # ------------------------------------------------------------------ few-shot
-
-
-def fewshot_test_limit(dataset: str, backbone: str, t, blocks) -> int | None:
-    """How many test images a Few-shot run can score on at once: None (the whole split) when its features at t are
-    cached, or when too few are (then the run extracts them); else the largest cached prefix of the test split's
-    order (at least views.N_RANGE[0] images: Explore's samples, prepared at every grid t)."""
-    if features.is_cached(dataset, backbone, t, blocks, "test", None):
-        return None
-    ds, bb = data.load(dataset), features.backbone(backbone, dataset)
-    n = 0
-    for i in range(features.n_chunks(ds, len(ds.y_test))):
-        if not features.chunk_cached(bb, ds, i, t, blocks):
-            break
-        n = min(len(ds.y_test), (i + 1) * features.CHUNK)
-    return n if n >= views.N_RANGE[0] else None
-
-
-def prepare_test_split(dataset: str, backbone: str, t, blocks):
-    """Extract the whole test split's features at t in the background (shared; returns the task)."""
-    from genclf.app import tasks
-
-    spec = {"dataset": dataset, "backbone": backbone, "t": t, "blocks": list(blocks) if blocks else None, "split": "test"}
-    return tasks.start("features", spec)
 
 
 def per_class_accuracy(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -87,9 +87,14 @@ def backbone_choices(dataset: str) -> dict[str, str]:
     return out
 
 
+_LOADING = threading.Lock()
+
+
 def block_choices(dataset: str, backbone: str) -> tuple[list[str], list[str], bool]:
-    """(all blocks, default blocks, has_t) of a backbone."""
-    bb = features.backbone(backbone, dataset)
+    """(all blocks, default blocks, has_t) of a backbone. Loads it, one thread at a time: at server start the preload
+    thread and the first page run both ask, and the second should find it loaded, not load it again."""
+    with _LOADING:
+        bb = features.backbone(backbone, dataset)
     return bb.block_names(), bb.default_blocks(), bb.has_t
 
 
@@ -174,21 +179,6 @@ def pending_progress(v: explore.View) -> tuple[int, int] | None:
     """(images extracted, total) of the background job behind a view on screen, when it is extracting."""
     svc = explore.service()
     return svc.progress(replace(v, method="pca")) or svc.progress(v)
-
-
-def default_t(dataset: str, backbone: str) -> int | None:
-    """Explore's and Few-shot's default timestep: the best validation t of the default Timestep sweep."""
-    return prepare.default_t(dataset, backbone)
-
-
-def grid_marks(v: explore.View) -> tuple[tuple[int, ...], set[int]]:
-    """(the timestep grid, the grid t whose layout for this view is ready)."""
-    return tuple(explore.grid(True)), set(explore.ready_grid(v))
-
-
-def snap(t: int, ready: set[int]) -> int:
-    """The ready t nearest to t (t itself when ready or when nothing is)."""
-    return t if t in ready or not ready else min(ready, key=lambda r: (abs(r - t), r))
 
 
 def scatter(v: explore.View, shown: Shown, pts: Points, sel: list[int], uirevision: str):
@@ -315,27 +305,3 @@ def neighbour_strip(v: explore.View, pts: Points, position: int, k: int = 8) -> 
     order = [position, *ns.tolist()]
     caps = [f"#{int(pts.idx[p])} {pts.classes[pts.y[p]]}" for p in order]
     return ds.x_test[pts.idx[order]], caps
-
-
-# ------------------------------------------------------------------ background preparation
-
-_AUTOPREPARED: set[str] = set()
-
-
-def autoprepare(dataset: str) -> None:
-    """Start (once per server process) the background preparation of a dataset's backbones; shared by every session.
-
-    The task process checks what is on disk and computes only what is missing (genclf.app.prepare)."""
-    from genclf.app import tasks
-
-    if dataset in _AUTOPREPARED or dataset not in dataset_choices():
-        return
-    _AUTOPREPARED.add(dataset)
-    tasks.start("prepare", {"dataset": dataset, "backbones": list(backbone_choices(dataset).values())})
-
-
-def preparing(dataset: str, backbone: str) -> bool:
-    """Whether a background preparation of this dataset and backbone is running (it computes the grid)."""
-    from genclf.app import tasks
-
-    return any(t.spec.get("dataset") == dataset and backbone in t.spec.get("backbones", []) for t in tasks.running("prepare"))

@@ -13,16 +13,30 @@ full-resolution block. A small pooling grid keeps the spatial layout that matter
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from genclf.backbones.base import Backbone, Hooks, image_seeds, pad_to, run_features, to_uint8
 from genclf.backbones.registry import register
 from genclf.errors import GenclfError
+
+_DIFFUSERS = threading.Lock()
+
+
+def _diffusers():
+    """The diffusers module, imported on first use, not with genclf: it (and the torch._dynamo it pulls in) costs
+    seconds, and most processes that import genclf build no UNet (the CLI's data verbs, other backbones, the
+    dashboard's frame). Under a lock: diffusers' lazy module is not safe to import from two threads at once (the
+    dashboard's preload thread and a first page run both load the DDPM at server start)."""
+    with _DIFFUSERS:
+        import diffusers
+        from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel  # noqa: F401  (resolve the lazy names here)
+
+        return diffusers
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,8 @@ class DDPM(Backbone):
         attn = set(c.attention_levels) if c.attention_levels is not None else {n - 1}
         if not attn <= set(range(n)):
             raise GenclfError(f"attention_levels {sorted(attn)} must be down levels in 0..{n - 1}")
-        self.unet = UNet2DModel(
+        diffusers = _diffusers()
+        self.unet = diffusers.UNet2DModel(
             sample_size=c.size,
             in_channels=c.channels,
             out_channels=c.channels,
@@ -98,7 +113,7 @@ class DDPM(Backbone):
             attention_head_dim=c.attention_head_dim,
         )
         self.ema = copy.deepcopy(self.unet).eval().requires_grad_(False)
-        self.scheduler = DDPMScheduler(num_train_timesteps=c.num_train_timesteps, beta_schedule=c.beta_schedule)
+        self.scheduler = diffusers.DDPMScheduler(num_train_timesteps=c.num_train_timesteps, beta_schedule=c.beta_schedule)
         self.multiple = 2 ** (n - 1)
 
     def config_dict(self) -> dict:
@@ -173,7 +188,7 @@ class DDPM(Backbone):
     def samples(self, n: int, seed: int = 0, images=None, steps: int = 50) -> np.ndarray:
         """n generated images (DDIM, `steps` steps, EMA weights) -> uint8 (n, C, H, W)."""
         c = self.config
-        ddim = DDIMScheduler.from_config(self.scheduler.config)
+        ddim = _diffusers().DDIMScheduler.from_config(self.scheduler.config)
         ddim.set_timesteps(steps)
         g = torch.Generator().manual_seed(seed)
         side = c.size + (-c.size) % self.multiple
