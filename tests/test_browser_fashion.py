@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -191,14 +192,20 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     page.wait_for_function("() => !document.body.innerText.includes('points match')")
 
     # box-select a region -> CSV and zip of exactly the selected images
-    page.locator('.modebar-btn[data-attr="dragmode"][data-val="select"]').first.click()
-    bx, by, w, h = _plot(page, POINTS)["box"]
-    page.mouse.move(bx + w * 0.3, by + h * 0.3)
-    page.mouse.down()
-    page.mouse.move(bx + w * 0.6, by + h * 0.6, steps=8)
-    page.mouse.up()
     heading = page.get_by_role("heading", name=re.compile(r"^[\d,]+ selected"))
-    heading.wait_for()
+    for attempt in range(3):  # a rerun that redraws the chart (the filter just removed) can swallow the drag
+        page.locator('.modebar-btn[data-attr="dragmode"][data-val="select"]').first.click()
+        bx, by, w, h = _plot(page, POINTS)["box"]
+        page.mouse.move(bx + w * 0.3, by + h * 0.3)
+        page.mouse.down()
+        page.mouse.move(bx + w * 0.6, by + h * 0.6, steps=8)
+        page.mouse.up()
+        try:
+            heading.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     n = int(heading.inner_text().split(" ")[0].replace(",", ""))
     page.frame_locator("iframe").locator(".ag-row img").first.wait_for()  # the table: this run has drawn
     page.wait_for_timeout(1000)

@@ -501,4 +501,4 @@ def test_uploaded_dataset_is_in_the_sidebar_at_once(data_dir, monkeypatch):
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "shoes (upload)" in at.sidebar.selectbox[0].options  # no reload needed
-    assert "Created `shoes (upload)` with 8 images" in at.success[0].value
+    assert "Created **shoes (upload)** with 8 images" in at.success[0].value
