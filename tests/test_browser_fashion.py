@@ -225,6 +225,12 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     browser.shot(page, "42-fashion-export.png", full_page=True)
 
 
+CONFIDENCE = """() => {
+    const t = document.querySelector('.js-plotly-plot')._fullData.find(t => t.name === 'confidence');
+    return {n: t.x.length, c: Array.from(t.marker.color), bar: !!t.marker.showscale};
+}"""
+
+
 def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     page = _explore(browser, server)
     page.get_by_test_id("stSidebarNav").get_by_text("Few-shot").click()
@@ -258,5 +264,19 @@ def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     page.get_by_text("Misclassified only").click()
     page.get_by_text("points match; the rest are faded").wait_for()
     assert _matches(page) == wrong and set(_shown(page)) == {"not matching", "wrong"}
+    page.get_by_text("Misclassified only").click()
+    page.wait_for_function("() => !document.body.innerText.includes('points match')")
+
+    # colour by the head's confidence: one trace on a continuous scale with a colour bar, values in (0, 1]
+    _tools(page)
+    _pick(page, page.get_by_test_id("stSelectbox").filter(has_text="Colour by").locator("input"), "confid", "confidence")
+    page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
+                           " return !!(g && g._fullData && g._fullData.some(t => t.name === 'confidence')); }")  # fmt: skip
+    conf = _plot(page, CONFIDENCE)
+    assert conf["n"] == 1000 and conf["bar"], conf["n"]
+    assert all(0 < c <= 1.0 + 1e-6 for c in conf["c"]) or all(0 < c <= 100.0 + 1e-6 for c in conf["c"])
+    assert len(set(round(c, 3) for c in conf["c"])) > 10  # a real spread of confidences, not one colour
+    page.wait_for_timeout(1000)
+    browser.shot(page, "45-fashion-confidence.png")
     browser.to_docs("44-fashion-correct-wrong.png", "explore.png")
     browser.to_docs("43-fashion-fewshot.png", "fewshot.png")
