@@ -35,13 +35,15 @@ ICON = str(Path(__file__).parent / "assets" / "icon.png")  # a local file: a mat
 
 st.set_page_config(page_title="genclf · generative few-shot", page_icon=ICON, layout="wide")
 
+# Each url_path is its file's name: Streamlit resolves a first visit's URL against the pages/ folder before
+# st.navigation has run in the server, and any other path shows a "Page not found" dialog over the page.
 pages = [
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
-    st.Page("pages/fewshot.py", title="Few-shot", icon=":material/model_training:", url_path="few-shot"),
+    st.Page("pages/fewshot.py", title="Few-shot", icon=":material/model_training:"),
     st.Page("pages/timestep.py", title="Timestep", icon=":material/timeline:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("pages/models.py", title="Models", icon=":material/neurology:"),
-    st.Page("pages/datasets.py", title="Data", icon=":material/photo_library:", url_path="data"),
+    st.Page("pages/datasets.py", title="Data", icon=":material/photo_library:"),
 ]
 nav = st.navigation(pages)
 _start = common.timing_start()
