@@ -15,12 +15,10 @@ Progress is `train_log.jsonl`'s last step (genclf.backbones.train appends a row 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -28,12 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from genclf import data
+from genclf.app import procs
 from genclf.backbones import get, names
 from genclf.backbones.checkpoint import has_checkpoint
 from genclf.backbones.io import run_dir, runs_dir
 from genclf.errors import GenclfError
-
-_POPEN: dict[int, subprocess.Popen] = {}  # reap our own children so they never linger as zombies
 
 
 def jobs_dir() -> Path:
@@ -65,25 +62,12 @@ class Job:
         return jobs_dir() / f"{self.id}.log"
 
 
-@contextlib.contextmanager
 def _locked():
-    jobs_dir().mkdir(parents=True, exist_ok=True)
-    with open(jobs_dir() / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return procs.locked(jobs_dir())
 
 
 def _alive(pid: int) -> bool:
-    if pid in _POPEN:
-        return _POPEN[pid].poll() is None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return procs.alive(pid)
 
 
 def total_steps(dataset: str, epochs: float, batch_size: int, limit: int | None, max_steps: int | None) -> int:
@@ -124,12 +108,7 @@ def _progress(job: Job) -> Job:
 
 
 def _tail(path: Path, n: int = 400) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    lines = [ln for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
-    return "\n".join(lines[-8:])[-n:]
+    return procs.tail(path, 8, n)
 
 
 def status() -> Job | None:
@@ -225,7 +204,7 @@ def start(
                 env=env,
                 cwd=os.getcwd(),
             )
-        _POPEN[proc.pid] = proc
+        procs.spawned(proc)
         job = Job(job_id, proc.pid, dataset, backbone, str(out), cmd, total, time.time())
         _write(job)
     return job
@@ -237,14 +216,7 @@ def cancel() -> Job | None:
         job = status()
         if job is None or job.state != "running":
             return job
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(job.pid, signal.SIGTERM)  # the job is its own session: pgid == pid
-        deadline = time.time() + 10
-        while _alive(job.pid) and time.time() < deadline:
-            time.sleep(0.1)
-        if _alive(job.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(job.pid, signal.SIGKILL)
+        procs.stop_group(job.pid, _alive)
         job.state, job.message = "cancelled", "cancelled from the dashboard; start it again to resume from its checkpoint"
         _write(job)
         return job

@@ -16,8 +16,6 @@ With `watch_parent`, a task ends with the process that started it (the dashboard
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -30,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from genclf.app import procs
 from genclf.atomic import write_json
 from genclf.cache import cache_root, canonical_json
 from genclf.errors import GenclfError, unknown
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 
 KINDS = ("prepare", "sweep", "features")
 TASK_NICE = int(os.environ.get("GENCLF_TASK_NICE", "10"))
-_POPEN: dict[int, subprocess.Popen] = {}  # reap our own children so they never linger as zombies
 
 
 def tasks_dir() -> Path:
@@ -74,15 +72,8 @@ def task_id(kind: str, spec: dict) -> str:
     return f"{kind}-{hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:12]}"
 
 
-@contextlib.contextmanager
 def _locked():
-    tasks_dir().mkdir(parents=True, exist_ok=True)
-    with open(tasks_dir() / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return procs.locked(tasks_dir())
 
 
 def _read(tid: str) -> Task | None:
@@ -98,22 +89,11 @@ def _write(task: Task) -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid in _POPEN:
-        return _POPEN[pid].poll() is None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"genclf.app.tasks" in cmd
+    return procs.alive(pid, marker=b"genclf.app.tasks")
 
 
 def _tail(path: Path, n: int = 600) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return "\n".join(lines[-6:])[-n:]
+    return procs.tail(path, 6, n)
 
 
 def get(tid: str) -> Task | None:
@@ -172,7 +152,7 @@ def start(kind: str, spec: dict, watch_parent: bool = True) -> Task:
                 env=env,
                 cwd=os.getcwd(),
             )
-        _POPEN[proc.pid] = proc
+        procs.spawned(proc)
         task = Task(tid, kind, spec, proc.pid, time.time(), step="starting", updated=time.time())
         _write(task)
         _RUNNING.clear()
@@ -185,14 +165,7 @@ def cancel(tid: str) -> Task | None:
         task = get(tid)
         if task is None or task.state != "running":
             return task
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(task.pid, signal.SIGTERM)
-        deadline = time.time() + 10
-        while _alive(task.pid) and time.time() < deadline:
-            time.sleep(0.1)
-        if _alive(task.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(task.pid, signal.SIGKILL)
+        procs.stop_group(task.pid, _alive)
         task = _read(tid) or task
         task.state, task.eta, task.message = "cancelled", None, "cancelled; start it again to resume where it stopped"
         _write(task)
