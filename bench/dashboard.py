@@ -238,7 +238,7 @@ def warm(a, rows: list) -> None:
         switch2 = time.perf_counter() - t0
         rows.append(("page switch: Explore → Few-shot / → Explore (chart drawn)", "≤ 1 s", f"{switch1:.2f} / {switch2:.2f} s",
                      ""))  # fmt: skip
-        page.goto(f"{url}/few-shot?t={ts[-1]}")
+        page.goto(f"{url}/fewshot?t={ts[-1]}")
         page.get_by_role("button", name="Train").wait_for(timeout=60_000)
         t0 = time.perf_counter()
         page.get_by_role("button", name="Train").click()

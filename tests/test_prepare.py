@@ -71,8 +71,14 @@ def test_prepare_is_idempotent_and_its_shipped_layouts_match_a_recomputation(tin
     assert live.fewshot_ready(key) and not live.fewshot_ready(other_seed)
     views._REMEMBERED.clear()
     n_features = _entries("features")
-    live.few_shot(key), live.validate(key)
+    live.few_shot(key)
+    val = live.validate(key)
     assert _entries("features") == n_features  # nothing extracted
+    # the validation figure does not depend on the test seed: another seed reuses it, no refit
+    calls = []
+    with monkeypatch.context() as m:
+        m.setattr(live.experiments, "validate", lambda **kw: calls.append(kw))
+        assert live.validate(other_seed) is val and not calls
     # ship the layouts of the 200-image sample, then serve them with an empty cache
     monkeypatch.setattr(explore.shipped, "PRETRAINED", tmp_path / "pretrained")
     folder = prepare.ship("digits", ["ddpm"], "genclf prepare --dataset digits --ship", n=200, layouts=PCA_ONLY)
