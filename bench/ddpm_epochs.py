@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from genclf import data, experiments, features, heads
-from genclf.backbones.io import load_backbone
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import data, experiments, features, heads  # noqa: E402
+from genclf.backbones.io import load_backbone  # noqa: E402
 
 
 def main() -> None:

@@ -9,10 +9,14 @@ validation table, then scores only the validation winner on the full test split.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from genclf import experiments
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import experiments  # noqa: E402
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
 sys.path.insert(0, str(Path(__file__).parent))
 from simclr import fuse  # noqa: E402  (the same weighting as the contrastive fusion)
 
@@ -60,12 +61,20 @@ def main() -> None:
             for name, pred in rows.items():
                 acc.setdefault(name, {}).setdefault(k, []).append(100 * float((pred == yv).mean()))
     print(f"{a.dataset}, ddpm t={a.t} up_blocks.0@7, logreg, validation ({len(val_idx)} images), seeds {seeds[0]}-{seeds[-1]}")
-    print("| pipeline | " + " | ".join(f"k={k}" for k in ks) + " | paired gain over ddpm at " + ", ".join(f"k={k}" for k in ks) + " |")
+    print(
+        "| pipeline | "
+        + " | ".join(f"k={k}" for k in ks)
+        + " | paired gain over ddpm at "
+        + ", ".join(f"k={k}" for k in ks)
+        + " |"
+    )
     print("|---|" + "---|" * (2 * len(ks)))
     for name, by_k in acc.items():
         cells = [f"{np.mean(by_k[k]):.1f} ± {np.std(by_k[k]):.1f}" for k in ks]
         gains = [np.array(by_k[k]) - np.array(acc["ddpm"][k]) for k in ks]
-        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(f"{g.mean():+.1f} ± {g.std():.1f}" for g in gains) + " |")
+        print(
+            f"| {name} | " + " | ".join(cells) + " | " + " | ".join(f"{g.mean():+.1f} ± {g.std():.1f}" for g in gains) + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,15 @@ Prints mean accuracy over the seeds; the figures quoted in the README come from 
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from genclf import data, experiments, features, heads
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import data, experiments, features, heads  # noqa: E402
 
 PIPES = {"pixels": (None, None), "ddpm": (50, ["up_blocks.0@7"])}
 C_GRID = (0.01, 0.1, 1.0, 10.0)

@@ -12,10 +12,14 @@ same variant) says whether the lever is one for the DDPM or for everybody. The t
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from genclf import data, experiments, features, heads
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import data, experiments, features, heads  # noqa: E402
 
 
 def main() -> None:
@@ -57,7 +61,11 @@ def main() -> None:
     print("|---|" + "---|" * len(ks))
     for name in sets:
         for v in variants:
-            print(f"| {name}, {v} | " + " | ".join(f"{np.mean(acc[name, v, k]):.1f} ± {np.std(acc[name, v, k]):.1f}" for k in ks) + " |")
+            print(
+                f"| {name}, {v} | "
+                + " | ".join(f"{np.mean(acc[name, v, k]):.1f} ± {np.std(acc[name, v, k]):.1f}" for k in ks)
+                + " |"
+            )
     for v in variants:
         leads = [np.array(acc["ddpm", v, k]) - np.array(acc["pixels", v, k]) for k in ks]
         print(f"| lead ddpm − pixels, {v} | " + " | ".join(f"{d.mean():+.1f} ± {d.std():.1f}" for d in leads) + " |")

@@ -20,13 +20,17 @@ SimCLR 16:1) is one of the candidates.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from genclf import data, features, heads
-from genclf.experiments import VAL_LIMIT, block_candidates, run_sweep, summarize, train_features
-from genclf.experiments.fewshot import eval_indices, resolve_t
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import data, features, heads  # noqa: E402
+from genclf.experiments import VAL_LIMIT, block_candidates, run_sweep, summarize, train_features  # noqa: E402
+from genclf.experiments.fewshot import eval_indices, resolve_t  # noqa: E402
 
 VAL_SEED0 = 1000  # validation shot sets use seeds 1000..; test scoring uses 0..: no shot set is both
 SELECT_K = 10

@@ -8,13 +8,17 @@ Bar (issue 3): DDPM extraction >= 300 images/s on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from genclf import data
-from genclf.backbones import get, resolve
-from genclf.backbones.ops import autocast, to_unit
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
+
+from genclf import data  # noqa: E402
+from genclf.backbones import get, resolve  # noqa: E402
+from genclf.backbones.ops import autocast, to_unit  # noqa: E402
 
 
 def extraction_rate(bb, x, t) -> float:
