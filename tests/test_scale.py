@@ -44,3 +44,18 @@ def test_umap_runs_on_umap_learn_without_cuml(monkeypatch):
     monkeypatch.setenv("GENCLF_UMAP", "cpu")
     assert projection.umap_backend() == "umap-learn"
     projection.umap_backend.cache_clear()
+
+
+def test_a_cuml_layout_has_a_key_of_its_own(use_tiny_runs, monkeypatch):
+    """A layout computed on a GPU (cuML) is never served where umap-learn would compute it, and the reverse; the
+    umap-learn keys stay what they were (the shipped layouts are found by them)."""
+    from genclf import explore
+    from genclf.explore import layouts
+
+    v = explore.View("digits", "ddpm", t=50, n=200)
+    assert v.method == "umap" and "umap_backend" not in layouts.parts(v)
+    cpu = layouts.make_key("projection", layouts.parts(v))
+    monkeypatch.setattr(layouts, "umap_backend", lambda: "cuml")
+    assert layouts.make_key("projection", layouts.parts(v)) != cpu
+    w = explore.View("digits", "ddpm", t=50, n=200, method="pca")
+    assert "umap_backend" not in layouts.parts(w)  # PCA is the same on either machine

@@ -32,7 +32,7 @@ from genclf import data, features
 from genclf.cache import Cache, make_key
 from genclf.errors import unknown
 from genclf.explore import shipped
-from genclf.explore.projection import METHODS, N_EPOCHS, UMAP_VERSION, embed, procrustes
+from genclf.explore.projection import METHODS, N_EPOCHS, UMAP_VERSION, embed, procrustes, umap_backend
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,16 @@ def parts(v: View) -> dict:
     ds = data.load(v.dataset)
     bb = features.backbone(v.backbone, v.dataset)
     umap = v.method == "umap"
-    return {
+    out = {
         "data": ds.fingerprint,
         "weights": _fingerprint(bb),
         "view": {**asdict(v), "n": min(v.n, len(ds.y_test)), "n_epochs": v.n_epochs if umap else None},
         "sample": {"order": features.ORDER_VERSION, "seed": features.ORDER_SEED},
         "umap": UMAP_VERSION if umap else None,
     }
+    if umap and umap_backend() != "umap-learn":  # cuML's layout differs: a GPU machine's never stands in for the CPU's
+        out["umap_backend"] = umap_backend()
+    return out
 
 
 def key(v: View) -> str:
