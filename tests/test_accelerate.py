@@ -6,9 +6,9 @@ Each launch starts real processes (about 5-10 s each on 2 cores); models are dum
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -123,26 +123,44 @@ def test_two_processes_train_the_ddpm_one_process_trains_and_resume_after_a_kill
     _launch(2, args(two, 16), env)
     _assert_one_process_equals_two(one, two, 8)
 
-    out = tmp_path / "run"
+    # The run to kill has steps to spare (8 steps take a fraction of a second on a quiet machine: a kill meant for
+    # "mid-run" used to land after the end); it is resumed to k steps and compared with an uninterrupted k-step run.
+    out, ref = tmp_path / "run", tmp_path / "ref"
     env = {**env, "GENCLF_CHECKPOINT_EVERY_S": "0"}  # a checkpoint after every step
-    p = subprocess.Popen(
-        _cmd(2, args(out, 16)), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    log = tmp_path / "killed.log"
+    with log.open("w") as f:
+        cmd = _cmd(2, _train_args("ddpm", out, 16, 100_000, epochs=100))
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and _ckpt_step(out) < 3:
+        while time.time() < deadline and _ckpt_step(out) < 3 and p.poll() is None:
             time.sleep(0.05)
     finally:
-        os.killpg(p.pid, signal.SIGKILL)  # the launcher and both workers, mid-run
-        p.wait()
+        running = p.poll() is None
+        _kill_launch(p)  # the launcher and both workers, mid-run
     killed_at = _ckpt_step(out)
-    assert 3 <= killed_at < 8, killed_at
+    assert killed_at >= 3 and running, f"step {killed_at}, running {running}:\n{log.read_text()[-3000:]}"
     assert not (out / "samples.png").exists()
-    _launch(2, args(out, 16), env)  # the same command resumes, in both processes
-    assert json.loads((out / "config.json").read_text())["steps"] == 8
-    assert _rel_distance(_params(two), _params(out)) < 1e-6  # as if never killed
+    k = killed_at + 3
+    _launch(2, _train_args("ddpm", out, 16, k, epochs=100), env)  # the run resumes, in both processes, to k steps
+    _launch(2, _train_args("ddpm", ref, 16, k, epochs=100), env)  # never killed
+    assert json.loads((out / "config.json").read_text())["steps"] == k
+    assert _rel_distance(_params(ref), _params(out)) < 1e-6  # as if never killed
     steps = [r["step"] for r in _rows(out)]
-    assert steps == sorted(set(steps)) and steps[-1] == 8
+    assert steps == sorted(set(steps)) and steps[-1] == k
+
+
+def _kill_launch(p: subprocess.Popen) -> None:
+    """SIGKILL a launch and its workers. torch's launcher starts each worker in a session of its own, so killing
+    the launcher's process group alone leaves the workers training on (and holding the run's lock)."""
+    import psutil
+
+    procs = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=30)
+    p.wait()
 
 
 def _ckpt_step(out: Path) -> int:

@@ -1,5 +1,6 @@
 """Real-browser tour of Explore and Few-shot on Fashion-MNIST with the shipped DDPM (issue 11), one server for both
-tests (tests/conftest.py's `streamlit_server` and `browser`), 1,000 test images at the default t (10):
+tests (tests/conftest.py's `streamlit_server` and `browser`), 1,000 test images at the default t (the shipped
+layouts' best validation t):
 
 1. Explore: hover a point (its class and test index), click it (its image, its neighbours, the point ringed),
    draw the images as the points, search by class name and by test index, filter by class, box-select a region
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from genclf import explore
+
 ROOT = Path(__file__).resolve().parent.parent
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -30,9 +33,13 @@ pytestmark = [
     pytest.mark.skipif(not FMNIST.is_dir(), reason="needs Fashion-MNIST: sudo apt-get install -y dataset-fashion-mnist"),
 ]
 
-# the chart at t=10 is final (not a preview of another t); every point carries customdata = (position, test index)
+BEST_T = explore.shipped.best_t("fashion-mnist", "ddpm")  # the page's default t (no cache: the shipped layouts' best)
+GRID = f"{BEST_T},{100 if BEST_T == 50 else 50}"
+# the chart at the default t is final (not a preview of another t); every point carries customdata = (position, test index)
 READY = """() => { const g = document.querySelector('.js-plotly-plot'); if (!g || !g._fullData) return false;
-  const t = JSON.stringify(g.layout.title); return t.includes('DDPM · t=10') && !t.includes('computing'); }"""
+  const t = JSON.stringify(g.layout.title); return t.includes('DDPM · t=BEST_T') && !t.includes('computing'); }""".replace(
+    "BEST_T", str(BEST_T)
+)
 TRACES = """() => Array.from(document.querySelector('.js-plotly-plot')._fullData).filter(t => t.name !== 'clicked')
   .map(t => [t.name, Array.from(t.customdata, c => c[1]), Array.from(t.text || [])])"""
 SELECTED = """() => { const out = []; for (const t of document.querySelector('.js-plotly-plot')._fullData) {
@@ -51,7 +58,7 @@ MATCH = re.compile(r"([\d,]+) of 1,000 points match")
 @pytest.fixture(scope="module")
 def server(streamlit_server):
     # the report's sweep in results/ (read only) gives the validation accuracy under the denoising panel
-    return streamlit_server(GENCLF_DATASET="fashion-mnist", GENCLF_BACKBONE="ddpm", GENCLF_GRID="10,50",
+    return streamlit_server(GENCLF_DATASET="fashion-mnist", GENCLF_BACKBONE="ddpm", GENCLF_GRID=GRID,
                             GENCLF_RESULTS_DIR=str(ROOT / "results"))  # fmt: skip
 
 
@@ -236,7 +243,7 @@ def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     page.get_by_test_id("stSidebarNav").get_by_text("Few-shot").click()
     page.get_by_role("button", name="Train").click()
     metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
-    metric.wait_for(timeout=300_000)  # validation and test features at t=10
+    metric.wait_for(timeout=300_000)  # validation and test features at the default t
     accuracy = metric.get_by_test_id("stMetricValue").inner_text()
     page.get_by_text("Scored on a stratified 1,000 of the 10,000 test images").wait_for()  # Explore's 1,000
     page.wait_for_timeout(1500)
