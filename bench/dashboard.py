@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from genclf.app.serve import dashboard  # noqa: E402  (python app.py on a free port: what `make app` runs)
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync"]  # fmt: skip
@@ -46,37 +48,6 @@ TITLE = "() => { const g = document.querySelector('.js-plotly-plot'); return g &
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
-
-
-@contextlib.contextmanager
-def server(env: dict):
-    """`streamlit run app.py` on a free port; yields (url, start time)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with tempfile.TemporaryFile() as log:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.perf_counter() - t0 > 300:
-                        log.seek(0)
-                        raise RuntimeError(f"streamlit did not start: {log.read()[-2000:].decode(errors='replace')}") from None
-                    time.sleep(0.1)
-            yield url, t0
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def wait(page, fn: str, arg=None, timeout_s: float = 120) -> float:
@@ -101,7 +72,7 @@ def fresh(a, rows: list) -> None:
 
     with tempfile.TemporaryDirectory() as empty, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        with server(env_for(empty, GENCLF_DATASET=a.dataset)) as (url, t0):
+        with dashboard(env_for(empty, GENCLF_DATASET=a.dataset)) as (url, t0):
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(url)
             page.wait_for_function(CHART, timeout=300_000)
@@ -157,7 +128,7 @@ def warm(a, rows: list) -> None:
 
     ts = list(explore.T_GRID)[1:11]
     side = server_side(a, ts)
-    with sync_playwright() as p, server(env_for(a.cache, GENCLF_DATASET=a.dataset)) as (url, _):
+    with sync_playwright() as p, dashboard(env_for(a.cache, GENCLF_DATASET=a.dataset)) as (url, _):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         page.goto(f"{url}/?t=0")
@@ -286,7 +257,10 @@ def load(a, rows: list, sessions: int = 10) -> None:
     from playwright.sync_api import sync_playwright
 
     timing = Path(tempfile.mkdtemp()) / "runs.log"
-    with sync_playwright() as p, server(env_for(a.cache, GENCLF_DATASET=a.dataset, GENCLF_TIMING_LOG=str(timing))) as (url, _):
+    with (
+        sync_playwright() as p,
+        dashboard(env_for(a.cache, GENCLF_DATASET=a.dataset, GENCLF_TIMING_LOG=str(timing))) as (url, _),
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         first = browser.new_page()  # a server already up and visited once: the imports and the first figure are paid
         first.goto(url)

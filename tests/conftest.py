@@ -9,10 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -109,46 +105,20 @@ def _need_chromium() -> None:
         pytest.skip("needs Debian chromium: sudo apt-get install -y chromium")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _streamlit(tmp: Path, env_overrides: dict[str, str]):
-    """`streamlit run app.py` on a free 127.0.0.1 port, its own cache/results/runs dirs under `tmp`; yields its URL.
+    """`streamlit run app.py` (genclf.app.serve) on a free 127.0.0.1 port, its own cache/results/runs dirs under
+    `tmp`; yields its URL.
 
     PCA (no UMAP JIT), no UMAP warm-up and no background preparation of the default dataset at start
     (GENCLF_AUTOPREPARE=0): a test that needs one of them passes it in `env_overrides`."""
-    port = _free_port()
+    from genclf.app import serve
+
     env = {**os.environ, "GENCLF_CACHE_DIR": str(tmp / "cache"), "GENCLF_RESULTS_DIR": str(tmp / "results"),
            "GENCLF_RUNS_DIR": str(tmp / "runs"), "GENCLF_PROJECTION": "pca", "GENCLF_NO_WARMUP": "1",
            "GENCLF_AUTOPREPARE": "0", **env_overrides}  # fmt: skip
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    log_path = tmp / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url, deadline = f"http://127.0.0.1:{port}", time.time() + 180
-            while time.time() < deadline and proc.poll() is None:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve.dashboard(env, launcher=False, log=tmp / "streamlit.log", timeout_s=180) as (url, _):
+        yield url  # serve.NotStarted (with the server's log) errors the test if it does not come up
 
 
 @pytest.fixture(scope="module")
