@@ -27,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's genclf, not an installed one
 
+from head_levers import print_header, print_rows  # noqa: E402  (bench/ is on sys.path: this script's folder)
+
 from genclf import data, experiments, features, heads  # noqa: E402
 from genclf.backbones.io import with_options  # noqa: E402
 
@@ -112,14 +114,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     ds = data.load(a.dataset)
     shots = [int(k) for k in a.shots.split(",")]
-    print(f"{a.dataset}: validation ({experiments.VAL_LIMIT} images), seeds {experiments.val_seeds(a.seeds)}, logreg")
-    print("| features | lever | " + " | ".join(f"k={k}" for k in shots) + " |")
-    print("|---|---|" + "---|" * len(shots))
+    print_header(a.dataset, shots, a.seeds, "lever (logreg)")
     for name, t in (("pixels", None), ("ddpm", a.t)):
-        res = scores(ds, name, t, shots, a.seeds)
-        for label in dict.fromkeys(lbl for lbl, _ in res):
-            cells = [f"{100 * np.mean(res[label, k]):.1f} ± {100 * np.std(res[label, k]):.1f}" for k in shots]
-            print(f"| {name} | {label} | " + " | ".join(cells) + " |", flush=True)
+        print_rows(name, scores(ds, name, t, shots, a.seeds), shots)
 
 
 if __name__ == "__main__":

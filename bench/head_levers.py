@@ -73,6 +73,19 @@ def scores(ds, name: str, shots: list[int], seeds: int) -> dict[tuple[str, int],
     return out
 
 
+def print_header(dataset: str, shots: list[int], seeds: int, column: str) -> None:
+    print(f"{dataset}: validation ({experiments.VAL_LIMIT} images), seeds {experiments.val_seeds(seeds)}")
+    print(f"| features | {column} | " + " | ".join(f"k={k}" for k in shots) + " |")
+    print("|---|---|" + "---|" * len(shots))
+
+
+def print_rows(name: str, res: dict[tuple[str, int], list[float]], shots: list[int]) -> None:
+    """One markdown row per label of `res` ((label, k) -> accuracies over the seeds): mean ± std in %."""
+    for label in dict.fromkeys(lbl for lbl, _ in res):
+        cells = [f"{100 * np.mean(res[label, k]):.1f} ± {100 * np.std(res[label, k]):.1f}" for k in shots]
+        print(f"| {name} | {label} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="fashion-mnist")
@@ -82,14 +95,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     ds = data.load(a.dataset)
     shots = [int(k) for k in a.shots.split(",")]
-    print(f"{a.dataset}: validation ({experiments.VAL_LIMIT} images), seeds {experiments.val_seeds(a.seeds)}")
-    print("| features | head | " + " | ".join(f"k={k}" for k in shots) + " |")
-    print("|---|---|" + "---|" * len(shots))
+    print_header(a.dataset, shots, a.seeds, "head")
     for name in PIPES:
-        res = scores(ds, name, shots, a.seeds)
-        for label in dict.fromkeys(lbl for lbl, _ in res):
-            cells = [f"{100 * np.mean(res[label, k]):.1f} ± {100 * np.std(res[label, k]):.1f}" for k in shots]
-            print(f"| {name} | {label} | " + " | ".join(cells) + " |", flush=True)
+        print_rows(name, scores(ds, name, shots, a.seeds), shots)
 
 
 if __name__ == "__main__":
