@@ -20,7 +20,7 @@ if __name__ == "__main__" and not st.runtime.exists():  # `python app.py`: the l
     from streamlit.web import cli
 
     def _preload() -> None:
-        from pages import common
+        from ui import common
 
         common.preload()
 
@@ -29,21 +29,22 @@ if __name__ == "__main__" and not st.runtime.exists():  # `python app.py`: the l
     raise SystemExit(cli.main())
 
 from genclf import explore  # noqa: E402
-from pages import common  # noqa: E402
+from ui import common  # noqa: E402
 
 ICON = str(Path(__file__).parent / "assets" / "icon.png")  # a local file: a material/emoji icon is fetched from a CDN
 
 st.set_page_config(page_title="genclf · generative few-shot", page_icon=ICON, layout="wide")
 
-# Each url_path is its file's name: Streamlit resolves a first visit's URL against the pages/ folder before
-# st.navigation has run in the server, and any other path shows a "Page not found" dialog over the page.
+# The pages live in ui/, not pages/: Streamlit auto-discovers a pages/ folder and, before st.navigation has run in
+# the server, ran a first visit's page (a shared /fewshot link) without this frame, which then sent it to Explore.
+# Each url_path is its file's name, so links stay short and the same as before.
 pages = [
-    st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
-    st.Page("pages/fewshot.py", title="Few-shot", icon=":material/model_training:"),
-    st.Page("pages/timestep.py", title="Timestep", icon=":material/timeline:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-    st.Page("pages/models.py", title="Models", icon=":material/neurology:"),
-    st.Page("pages/datasets.py", title="Data", icon=":material/photo_library:"),
+    st.Page("ui/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
+    st.Page("ui/fewshot.py", title="Few-shot", icon=":material/model_training:"),
+    st.Page("ui/timestep.py", title="Timestep", icon=":material/timeline:"),
+    st.Page("ui/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("ui/models.py", title="Models", icon=":material/neurology:"),
+    st.Page("ui/datasets.py", title="Data", icon=":material/photo_library:"),
 ]
 nav = st.navigation(pages)
 _start = common.timing_start()
@@ -56,7 +57,6 @@ st.session_state["_ctx"] = common.sidebar()
 explore.warm_up()
 common.autoprepare()
 common.sync_url()
-st.session_state["_framed"] = True  # pages check that this run came through the frame
 try:
     nav.run()
 finally:

@@ -20,21 +20,6 @@ from genclf.errors import GenclfError
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-@pytest.fixture(autouse=True)
-def navigation_only(monkeypatch):
-    """AppTest re-detects the legacy `pages/` folder on every run (a real server does so only before the
-    first st.navigation call) and would run a page without app.py; pin the st.navigation behaviour."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def patched(self, *a, **kw):
-        init(self, *a, **kw)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
-
-
 @pytest.fixture
 def app_env(use_tiny_runs, monkeypatch, tmp_path):
     for k, v in {"GENCLF_PROJECTION": "pca", "GENCLF_PRECOMPUTE": "inline", "GENCLF_NO_WARMUP": "1",
@@ -53,7 +38,7 @@ def _open(page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"ui/{page}.py").run()
     _ok(at)
     return at
 
@@ -158,14 +143,14 @@ def test_the_url_reproduces_the_view_and_t_is_shared_with_fewshot(app_env):
     assert at.number_input(key="seed").value == 3
     want = {"dataset": "digits", "backbone": "ddpm", "t": "0", "dim": "3D", "proj": "pca", "mode": "timesteps", "t2": "500"}
     assert want.items() <= dict(at.query_params).items()  # the URL says everything, defaults included
-    at.switch_page("pages/fewshot.py").run()
+    at.switch_page("ui/fewshot.py").run()
     _ok(at)
     assert at.slider(key="fs_t").value == 0  # Few-shot trains at the t shown on Explore
     at.slider(key="fs_t").set_value(500)
     at.button[0].click().run()  # ... unless changed there: then it is the shared t
     _ok(at)
     assert dict(at.session_state["fewshot_runs"][-1]["params"])["t"] == 500
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("ui/explore.py").run()
     _ok(at)
     assert at.select_slider(key="explore_t").value == 500 and at.segmented_control(key="explore_dim").value == "3D"
     assert at.query_params["t"] == "500"
@@ -206,7 +191,7 @@ def test_fewshot_too_many_shots_shows_the_remedy(app_env):
             Image.fromarray(np.full((8, 8), 10 * i + (100 if c == "a" else 0), np.uint8)).save(folder / c / f"{i}.png")
     at = _open()
     at.selectbox(key="dataset").set_value(f"folder:{folder}").run()
-    at.switch_page("pages/fewshot.py").run()
+    at.switch_page("ui/fewshot.py").run()
     assert at.selectbox(key="backbone_label").value == "pixels"
     at.number_input[0].set_value(50)
     at.button[0].click().run()
@@ -220,7 +205,7 @@ def test_timestep_shows_the_prepared_sweep_at_once_and_sends_t(app_env):
     prepare.sweep(prepare.sweep_params("digits", "ddpm", shots=2, seeds=1, grid=[0, 50, 500]))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    at.switch_page("pages/timestep.py")
+    at.switch_page("ui/timestep.py")
     at.session_state["sweep_params"] = prepare.sweep_params("digits", "ddpm", shots=2, seeds=1, grid=[0, 50, 500])
     at.run()
     _ok(at)
@@ -256,7 +241,7 @@ def test_timestep_sweep_runs_in_the_background(app_env):
 def test_timestep_without_t_explains(app_env):
     at = _open()
     at.selectbox(key="backbone_label").set_value("vae").run()
-    at.switch_page("pages/timestep.py").run()
+    at.switch_page("ui/timestep.py").run()
     _ok(at)
     assert "no timestep" in at.info[0].value
 
@@ -295,7 +280,7 @@ def test_compare_computes_at_the_shared_t(app_env):
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["t"] = "0"  # the t shown on Explore (and Few-shot), e.g. from a shared link
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("ui/compare.py").run()
     at.multiselect[0].set_value(["pixels"])
     at.multiselect[1].set_value([1])
     at.number_input[0].set_value(1)
@@ -441,11 +426,11 @@ def test_explore_colours_by_the_confidence_of_the_latest_fewshot_run(app_env):
     at = _open()
     assert at.selectbox(key="explore_color").options == ["true class"]
     assert any("press **Train** on the **Few-shot** page" in c.value for c in at.caption)  # says what to run
-    at.switch_page("pages/fewshot.py").run()
+    at.switch_page("ui/fewshot.py").run()
     next(s for s in at.selectbox if s.label == "Head").set_value("knn")  # knn: its confidence is a similarity score
     at.button[0].click().run()
     _ok(at)
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("ui/explore.py").run()
     _ok(at)
     assert at.selectbox(key="explore_color").options == ["true class", "predicted class", "correct / wrong", "confidence"]
     at.selectbox(key="explore_color").set_value("confidence").run()
@@ -472,7 +457,7 @@ def _array(v) -> np.ndarray:
 def test_fewshot_history_reopens_a_run_and_pixels_has_no_lead_over_itself(app_env):
     at = _open()
     at.selectbox(key="backbone_label").set_value("pixels").run()
-    at.switch_page("pages/fewshot.py").run()
+    at.switch_page("ui/fewshot.py").run()
     at.button[0].click().run()
     _ok(at)
     assert {m.label for m in at.metric} >= {"Validation accuracy", "Test accuracy"}

@@ -175,15 +175,6 @@ def test_words_and_the_sweep_lookup(use_tiny_runs, tmp_path, monkeypatch):
 
 @pytest.fixture
 def app_env(use_tiny_runs, monkeypatch, tmp_path):
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def navigation_only(self, *a, **kw):  # as in test_app.py: no legacy pages/ auto-discovery under AppTest
-        init(self, *a, **kw)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", navigation_only)
     for k, v in {"GENCLF_PROJECTION": "pca", "GENCLF_PRECOMPUTE": "inline", "GENCLF_NO_WARMUP": "1",
                  "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
                  "GENCLF_DATA_DIR": str(tmp_path / "data")}.items():  # fmt: skip

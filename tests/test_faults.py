@@ -494,7 +494,7 @@ def test_uploaded_dataset_is_in_the_sidebar_at_once(data_dir, monkeypatch):
     monkeypatch.setenv("GENCLF_DATASET", "digits")
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=300)
     at.run()
-    at.switch_page("pages/datasets.py").run()
+    at.switch_page("ui/datasets.py").run()
     assert not at.exception and not any("shoes" in o for o in at.sidebar.selectbox[0].options)
     at.file_uploader[0].set_value(("shoes.zip", _zip(_classes()), "application/zip"))
     at.text_input[0].set_value("shoes")

@@ -95,15 +95,6 @@ def test_explore_titles_name_the_backbone_in_plain_words():
 
 @pytest.fixture
 def app_env(use_tiny_runs, monkeypatch, tmp_path):
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def patched(self, *a, **kw):  # pin st.navigation (AppTest re-detects the legacy pages/ folder), as test_app does
-        init(self, *a, **kw)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
     for k, v in {"GENCLF_PROJECTION": "pca", "GENCLF_PRECOMPUTE": "inline", "GENCLF_NO_WARMUP": "1",
                  "GENCLF_DATASET": "digits", "GENCLF_GRID": "0,50", "GENCLF_RESULTS_DIR": str(tmp_path / "results"),
                  "GENCLF_DATA_DIR": str(tmp_path / "data"), "GENCLF_AUTOPREPARE": "0"}.items():  # fmt: skip
@@ -118,7 +109,7 @@ def _open(page: str | None = None, **query) -> AppTest:
     at.query_params.update(query)
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"ui/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

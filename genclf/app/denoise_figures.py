@@ -1,4 +1,4 @@
-"""Pictures and words for the denoising panel (pages/denoise_panel.py): upscaled tiles, the SNR line, the
+"""Pictures and words for the denoising panel (ui/denoise_panel.py): upscaled tiles, the SNR line, the
 per-class error bars, and the validation accuracy at t from a Timestep sweep. Never imports streamlit.
 
 The maths and the cache are in genclf.explore.denoise; this module only arranges its results.

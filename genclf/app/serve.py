@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: app.py and pages/
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: app.py and ui/
 
 
 class NotStarted(RuntimeError):

@@ -1,4 +1,4 @@
-"""Explore's colour, search and export controls (issue 11). Not a page: pages/explore.py calls these.
+"""Explore's colour, search and export controls (issue 11). Not a page: ui/explore.py calls these.
 The compute (groups, matches, CSV and zip) lives in genclf.app.explore_tools; the figure in explore_figures."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import streamlit as st
 
 from genclf import explore
 from genclf.app import explore_figures, explore_tools, labels, views
-from pages import common
+from ui import common
 
 ss = st.session_state
 EXPORT_MAX = 5000  # rows (and images) in one export; the caption says when a selection is larger

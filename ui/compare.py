@@ -8,7 +8,7 @@ import streamlit as st
 
 from genclf import experiments, heads
 from genclf.app import figures, labels, presentation, tables, views
-from pages import common
+from ui import common
 
 ss = st.session_state
 c = common.ctx()

@@ -6,7 +6,7 @@ import streamlit as st
 from genclf import data
 from genclf.app import labels, summaries, views
 from genclf.data import upload
-from pages import common
+from ui import common
 
 c = common.ctx()
 st.title("Data")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from genclf import data, explore
 from genclf.app import animation, live, views
-from pages import common, denoise_panel, explore_controls
+from ui import common, denoise_panel, explore_controls
 
 ss = st.session_state
 c = common.ctx()

@@ -311,10 +311,6 @@ def _tasks_live(shown: str = ""):
 
 def ctx() -> Ctx:
     """The sidebar's choices, set by app.py on this very run."""
-    if not st.session_state.pop("_framed", False):
-        # Streamlit's legacy pages/ auto-discovery can run a page without app.py on a server's first
-        # request (e.g. a bookmarked /explore); going through the frame fixes navigation for good.
-        st.switch_page("app.py")
     c = st.session_state.get("_ctx")
     if c is None:
         st.info("Pick a dataset in the sidebar to begin.")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from genclf import experiments, heads
 from genclf.app import figures, labels, prepare, tables, tasks
-from pages import common, denoise_panel
+from ui import common, denoise_panel
 
 ss = st.session_state
 c = common.ctx()
@@ -95,7 +95,7 @@ with common.guard():
         )
     if d.button(f"Use t={best} in Explore and Few-shot", type="primary", icon=":material/arrow_forward:"):
         common.put("t", best)
-        st.switch_page("pages/explore.py")
+        st.switch_page("ui/explore.py")
     if len(fused):
         f = fused.iloc[0]
         gain = f["accuracy"] - single["accuracy"].max()

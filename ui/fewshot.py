@@ -5,7 +5,7 @@ import streamlit as st
 
 from genclf import data, experiments, heads
 from genclf.app import figures, labels, live, summaries, tables
-from pages import common
+from ui import common
 
 ss = st.session_state
 c = common.ctx()

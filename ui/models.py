@@ -5,7 +5,7 @@ import streamlit as st
 from genclf.app import figures, jobs, labels, summaries, views
 from genclf.backbones import BACKBONES
 from genclf.backbones.io import PRETRAINED, run_root
-from pages import common
+from ui import common
 
 ss = st.session_state
 c = common.ctx()

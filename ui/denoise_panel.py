@@ -1,6 +1,6 @@
 """What the diffusion model sees at t (issue 15), drawn beside the Explore preview and the Timestep curve.
 
-Not a page: pages/explore.py and pages/timestep.py import it. Compute and cache: genclf.explore.denoise;
+Not a page: ui/explore.py and ui/timestep.py import it. Compute and cache: genclf.explore.denoise;
 tiles, words and figures: genclf.app.denoise_figures.
 """
 
@@ -12,7 +12,7 @@ import streamlit as st
 from genclf import data
 from genclf.app import denoise_figures as dfig
 from genclf.explore import denoise
-from pages import common
+from ui import common
 
 IMAGE_KEY = "denoise_image"  # (dataset, test index) of the image last shown on Explore; the Timestep strip follows it
 
