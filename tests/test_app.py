@@ -490,3 +490,53 @@ def test_compare_never_repeats_a_colour_however_many_pipelines(app_env):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     colours = [tr["line"]["color"] for tr in spec["data"] if tr.get("mode") == "lines+markers"]
     assert len(colours) == len(figures.LINES) and len(set(colours)) == len(colours)
+
+
+def _rival_rows():
+    """Saved-report rows: ddpm and simclr + logreg on the same seeds; ddpm 10 points ahead at k=1 (on each seed), level
+    on average at k=50; ddpm's validation runs make it the chosen pipeline."""
+    import pandas as pd
+
+    rows, spread = [], (0.01, -0.01, 0.02, -0.02)  # k=50: simclr a little above or below ddpm, 0 on average
+    for k, gap in ((1, 0.10), (50, 0.0)):
+        for s in range(4):
+            jitter = 0.01 * s
+            rows += [{"dataset": "digits", "backbone": "ddpm", "head": "logreg", "shots": k, "seed": s, "strategy": "random",
+                      "split": "test", "accuracy": 0.6 + gap + jitter, "baseline_accuracy": 0.5},
+                     {"dataset": "digits", "backbone": "simclr", "head": "logreg", "shots": k, "seed": s,
+                      "strategy": "random", "split": "test", "accuracy": 0.6 + jitter + (0 if k == 1 else spread[s]),
+                      "baseline_accuracy": 0.5}]  # fmt: skip
+            rows.append({"dataset": "digits", "backbone": "ddpm", "head": "logreg", "shots": k, "seed": 1000 + s,
+                         "strategy": "random", "split": "val", "accuracy": 0.7, "baseline_accuracy": 0.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_lead_over_the_contrastive_rival_is_paired_and_only_claimed_outside_the_noise():
+    rows = _rival_rows()
+    table = tables.curves_table(rows)
+    assert tables.rivals(table) == ["simclr + logreg"]  # pixels and the CNN are baselines, not rivals
+    diff = tables.paired_diff(rows, "ddpm + logreg", "simclr + logreg").set_index("shots")
+    assert diff.loc[1, "lead"] == pytest.approx(10.0) and diff.loc[1, "pairs"] == 4
+    assert diff.loc[1, "lead_ci95"] == pytest.approx(0.0, abs=1e-9)  # the same gap on every seed
+    assert diff.loc[50, "lead"] == pytest.approx(0.0, abs=1e-9) and diff.loc[50, "lead_ci95"] > 0
+    text = tables.diff_sentence(diff.reset_index(), "DDPM", "SimCLR")
+    assert "DDPM leads SimCLR at k = 1;" in text and "tie at k = 50" in text and "trails" not in text
+
+
+def test_compare_shows_the_paired_lead_over_simclr(app_env):
+    d = app_env / "results" / "digits"
+    d.mkdir(parents=True)
+    _rival_rows().to_csv(d / "runs.csv", index=False)
+    at = _open("compare")
+    _ok(at)
+    assert at.radio[0].value == "saved"
+    rival = [df.value for df in at.dataframe if any("−" in str(i) for i in df.value.index)]
+    assert len(rival) == 1 and rival[0].iloc[0][1] == "+10.0 ± 0.0" and rival[0].iloc[1][1] == "4"
+    assert any("leads" in c.value and "tie at k = 50" in c.value for c in at.caption)
+
+
+def test_a_validation_lead_is_coloured_only_outside_the_noise():
+    assert tables.lead_delta(7.9, 4.9) == ("+7.9 ± 4.9 pts vs pixels", "normal")
+    assert tables.lead_delta(-3.0, 1.0)[1] == "normal"  # a clear loss is shown as one (red)
+    assert tables.lead_delta(2.3, 11.1) == ("+2.3 ± 11.1 pts vs pixels, within noise", "off")
+    assert tables.lead_delta(2.3, float("nan"))[1] == "off"  # one seed: no interval, no colour

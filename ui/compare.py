@@ -107,14 +107,28 @@ with common.guard():
     methods = [m for m in ([tables.BEST] if best else []) + [base, *extra] if (shown["method"] == m).any()]
     fig = figures.curves_figure(shown, "", height=620 if present else 520, name=labels.pipeline, font=20 if present else 14)
     st.plotly_chart(fig, key="curves", config={"scrollZoom": False})
-    numbers = tables.numbers_table(shown, methods, name=labels.pipeline)
+    numbers = tables.numbers_table(shown, methods, name=labels.pipeline).rename_axis(index="test split")
     (st.table if present else st.dataframe)(numbers)
     if best:
         chosen = ", ".join(f"{k}: {labels.pipeline(m)}" for k, m in sorted(best.items()))
         differ = {k: labels.head(m.rsplit(" + ", 1)[-1]) for k, m in sorted(best.items()) if not m.endswith(" + logreg")}
-        note = "; ".join(f"at k = {k} its head is {hd}" for k, hd in differ.items())
-        note = f" The baseline's head is logistic regression; {note}: there the lead compares heads too." if note else ""
+        note = ", ".join(f"k = {k} ({hd})" for k, hd in differ.items())
+        note = (f" At {note} the chosen pipeline's head is not logistic regression, the baseline's head: there the "
+                "lead compares heads too.") if note else ""  # fmt: skip
         st.caption(f"Best generative pipeline chosen on validation, per labeled images per class — {chosen}.{note}")
+    gen = f"{h['method'].split(' ')[0]} + logreg" if h else None  # the headline backbone, like for like
+    if not present and gen and (table["method"] == gen).any():
+        for rival in tables.rivals(table):
+            diff = tables.paired_diff(rows, gen, rival)
+            if diff.empty:
+                continue
+            ours, theirs = labels.pipeline(gen), labels.pipeline(rival)
+            st.markdown(f"**Against the contrastive competitor: {ours} − {theirs}, test accuracy points on the same shots**")
+            cells = [tables.pm(r.lead, r.lead_ci95, True) for r in diff.itertuples()]
+            seeds = [str(r.pairs) for r in diff.itertuples()]
+            st.dataframe(pd.DataFrame([cells, seeds], index=[f"{ours} − {theirs}", "seeds"],
+                                      columns=pd.Index(diff["shots"].tolist(), name="labeled images per class")))  # fmt: skip
+            st.caption(tables.diff_sentence(diff, ours, theirs) + " Both use logistic regression on their own features.")
     n_test = int(rows.loc[rows["split"] == "test", "n_eval"].max()) if "n_eval" in rows and len(rows) else None
     backbone = labels.pipeline(h["method"]).split(" + ")[0].split(",")[0] if h else "generative model"
     sentence = presentation.method_sentence(dsname, n_test, backbone, not h or not other_head)

@@ -30,7 +30,7 @@ def reopen() -> None:
     ss.fewshot_shown = int(ss[f"fs_reopen_{len(ss.fewshot_runs)}"]) - 1
 
 
-with st.form("fewshot"):
+with st.form("fewshot", enter_to_submit=False):  # Enter in a field must not start a run
     a, b, d, e = st.columns(4)
     shots = a.number_input(
         "Labeled images per class",
@@ -103,10 +103,12 @@ with common.guard():
     st.subheader(tables.fewshot_title(run))
     if "val" in run:  # the figure to choose by: validation, on shot sets that are never scored on test
         m1, m2, m3, m4 = st.columns(4)
-        lead = f"{run['val_lead']:+.1f} ± {run['val_ci']:.1f} pts vs pixels, same shots"
-        m1.metric("Validation accuracy", f"{run['val']:.1f}%", None if is_pixels else lead,
+        lead, colour = tables.lead_delta(run["val_lead"], run["val_ci"])
+        m1.metric("Validation accuracy", f"{run['val']:.1f}%", None if is_pixels else lead, delta_color=colour,
                   help=f"Mean over {run['val_seeds']} validation shot sets (seeds {experiments.VAL_SEED0}+), "
-                  "never the shots scored on test; ± is the 95% interval of the paired lead. Choose by this.")  # fmt: skip
+                  "the same for every test seed and never the shots scored on test. The lead is over pixels on the "
+                  "same shots; ± is its 95% interval, and it is grey when that interval includes zero. Choose by "
+                  "this.")  # fmt: skip
         m2.metric("Pixels on validation, same shots", f"{run['val_base']:.1f}%")
         m3.metric("Labeled images", f"{len(r['shot_idx']):,}")
         m4.metric("Validation images", f"{run['n_val']:,}")

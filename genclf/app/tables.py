@@ -183,6 +183,39 @@ def numbers_table(table: pd.DataFrame, methods: list[str], name=str) -> pd.DataF
     return pd.DataFrame(out, index=[int(k) for k in shots]).T.rename_axis(columns="labeled images per class")
 
 
+def rivals(table: pd.DataFrame) -> list[str]:
+    """The learned non-generative pipelines with logistic regression in `table` (e.g. 'simclr + logreg'): the
+    competitors a user would otherwise pick; pixels and the from-scratch CNN are baselines, not rivals."""
+    names = dict.fromkeys(table["method"]) if len(table) else {}
+    return [m for m in names if m.endswith(" + logreg") and not generative(m) and m.split(" ")[0] not in ("pixels", "cnn")]
+
+
+def paired_diff(rows: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Per k, the paired difference a − b of test accuracy in points over the seeds both pipelines ran (same seed,
+    same shots): columns shots, lead, lead_ci95, pairs (see rows.t_interval)."""
+    cols = ["shots", "lead", "lead_ci95", "pairs"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    r = rows[rows["split"].fillna("test") == "test"].copy() if "split" in rows else rows.copy()
+    r["method"] = _method(r)
+    acc = {m: r[r["method"] == m].drop_duplicates(["shots", "seed"], keep="last").set_index(["shots", "seed"])["accuracy"]
+           for m in (a, b)}  # fmt: skip
+    d = (acc[a].astype(float) - acc[b].astype(float)).dropna() * 100
+    out = [(int(k), *rows_io.t_interval(g.to_numpy())) for k, g in d.groupby(level="shots")]
+    return pd.DataFrame(out, columns=cols)
+
+
+def diff_sentence(diff: pd.DataFrame, a: str, b: str) -> str:
+    """Where `a` wins, ties and loses against `b`: a k counts as a win or a loss only when its 95% interval excludes
+    zero (one seed: no interval, so never)."""
+    lo, hi = diff["lead"] - diff["lead_ci95"], diff["lead"] + diff["lead_ci95"]
+    ks = lambda mask: ", ".join(str(k) for k in diff.loc[mask.fillna(False), "shots"])  # noqa: E731
+    parts = [(f"{a} leads {b} at k = {ks(lo > 0)}", (lo > 0).any()), (f"trails it at k = {ks(hi < 0)}", (hi < 0).any()),
+             (f"they tie at k = {ks(~(lo > 0) & ~(hi < 0))}", (~(lo > 0) & ~(hi < 0)).any())]  # fmt: skip
+    said = [t for t, any_ in parts if any_]
+    return ("; ".join(said) + " (a lead counts where its 95% interval over seeds excludes zero).") if said else ""
+
+
 def compare_rows(
     dataset: str,
     backbones: list[str],
@@ -212,6 +245,14 @@ def compare_rows(
 
 
 # ------------------------------------------------------------------ few-shot runs of a session
+
+
+def lead_delta(lead: float, ci: float) -> tuple[str, str]:
+    """A metric's delta for a paired lead in points and the colour to draw it in: green or red only when its 95%
+    interval excludes zero, grey (Streamlit's 'off') when the lead is inside the noise or has no interval."""
+    text = f"{pm(lead, ci, True)} pts vs pixels"
+    clear = not np.isnan(ci) and abs(lead) > ci
+    return (text, "normal") if clear else (f"{text}, within noise", "off")
 
 
 def fewshot_title(run: dict) -> str:
