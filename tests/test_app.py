@@ -538,5 +538,5 @@ def test_compare_shows_the_paired_lead_over_simclr(app_env):
 def test_a_validation_lead_is_coloured_only_outside_the_noise():
     assert tables.lead_delta(7.9, 4.9) == ("+7.9 ± 4.9 pts vs pixels", "normal")
     assert tables.lead_delta(-3.0, 1.0)[1] == "normal"  # a clear loss is shown as one (red)
-    assert tables.lead_delta(2.3, 11.1) == ("+2.3 ± 11.1 pts vs pixels, within noise", "off")
+    assert tables.lead_delta(2.3, 11.1) == ("+2.3 ± 11.1 pts, within noise", "off")
     assert tables.lead_delta(2.3, float("nan"))[1] == "off"  # one seed: no interval, no colour

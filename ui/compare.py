@@ -137,7 +137,7 @@ with common.guard():
     chart = figures.curves_png(shown, "", (1400, 720), name=labels.pipeline, font=22)
     footer = f"genclf · {time.strftime('%Y-%m-%d')} · `genclf report --dataset {c.dataset}` regenerates the numbers"
     tall = figures.curves_png(shown, "", (1400, 1000), name=labels.pipeline, font=24)  # fills an A4 page's width
-    a, b, f, d, e = st.columns(5)
+    a, b, f, d, e = st.columns([1, 1.35, 1.35, 1, 1])  # room for the report buttons' labels
     a.download_button("Slide PNG", presentation.presentation_png(headline, subline, sentence, chart, numbers),
                       f"{c.dataset}-compare.png", "image/png", icon=":material/image:")  # fmt: skip
     b.download_button("One-page HTML report",

@@ -250,9 +250,8 @@ def compare_rows(
 def lead_delta(lead: float, ci: float) -> tuple[str, str]:
     """A metric's delta for a paired lead in points and the colour to draw it in: green or red only when its 95%
     interval excludes zero, grey (Streamlit's 'off') when the lead is inside the noise or has no interval."""
-    text = f"{pm(lead, ci, True)} pts vs pixels"
     clear = not np.isnan(ci) and abs(lead) > ci
-    return (text, "normal") if clear else (f"{text}, within noise", "off")
+    return (f"{pm(lead, ci, True)} pts vs pixels", "normal") if clear else (f"{pm(lead, ci, True)} pts, within noise", "off")
 
 
 def fewshot_title(run: dict) -> str:

@@ -153,7 +153,8 @@ def start(kind: str, spec: dict, watch_parent: bool = True) -> Task:
                 cwd=os.getcwd(),
             )
         procs.spawned(proc)
-        task = Task(tid, kind, spec, proc.pid, time.time(), step="starting", updated=time.time())
+        first = "starting: loading, then checking what is already on disk"  # what a task shows before its first step
+        task = Task(tid, kind, spec, proc.pid, time.time(), step=first, updated=time.time())
         _write(task)
         _RUNNING.clear()
     return task
