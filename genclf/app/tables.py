@@ -192,16 +192,17 @@ def rivals(table: pd.DataFrame) -> list[str]:
 
 def paired_diff(rows: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Per k, the paired difference a − b of test accuracy in points over the seeds both pipelines ran (same seed,
-    same shots): columns shots, lead, lead_ci95, pairs (see rows.t_interval)."""
+    same shots; rows.paired_lead): columns shots, lead, lead_ci95, pairs."""
     cols = ["shots", "lead", "lead_ci95", "pairs"]
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    r = rows[rows["split"].fillna("test") == "test"].copy() if "split" in rows else rows.copy()
-    r["method"] = _method(r)
-    acc = {m: r[r["method"] == m].drop_duplicates(["shots", "seed"], keep="last").set_index(["shots", "seed"])["accuracy"]
-           for m in (a, b)}  # fmt: skip
-    d = (acc[a].astype(float) - acc[b].astype(float)).dropna() * 100
-    out = [(int(k), *rows_io.t_interval(g.to_numpy())) for k, g in d.groupby(level="shots")]
+    r = rows.assign(pipeline=_method(rows), split=rows["split"].fillna("test") if "split" in rows else "test")
+    records = r.to_dict("records")
+    ks = sorted(set(r.loc[r["pipeline"] == a, "shots"]) & set(r.loc[r["pipeline"] == b, "shots"]))
+    out = []
+    for k in ks:
+        m, half, n = rows_io.paired_lead(records, a, int(k), base=b)
+        out.append((int(k), 100 * m, 100 * half, n))
     return pd.DataFrame(out, columns=cols)
 
 
