@@ -53,8 +53,8 @@ def pct(xs: list[float], q: float) -> float:
 def shows(page, selector: str, text: str, timeout_s: float = 600) -> None:
     """Wait until an element matching `selector` contains `text`, checked at every animation frame. (Playwright's
     locator.wait_for polls with a back-off of up to 0.5 s, which once added about 0.4 s to the Few-shot rows.)"""
-    fn = "([sel, want]) => [...document.querySelectorAll(sel)].some(e => e.textContent.includes(want))"
-    page.wait_for_function(fn, arg=[selector, text], timeout=timeout_s * 1000, polling="raf")
+    wait(page, "([sel, want]) => [...document.querySelectorAll(sel)].some(e => e.textContent.includes(want))",
+         [selector, text], timeout_s)  # fmt: skip
 
 
 def wait(page, fn: str, arg=None, timeout_s: float = 120) -> float:

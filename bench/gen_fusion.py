@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 sys.path.insert(0, str(Path(__file__).parent))
 from simclr import fuse  # noqa: E402  (the same weighting as the contrastive fusion)
 
-from genclf import data, features, heads  # noqa: E402
+from genclf import data, experiments, features, heads  # noqa: E402
 from genclf.experiments import VAL_LIMIT, train_features  # noqa: E402
 from genclf.experiments.fewshot import eval_indices  # noqa: E402
 
@@ -46,7 +46,7 @@ def main() -> None:
     bbs = {n: features.backbone(n, a.dataset) for n in cfg}
     feat = lambda n, idx, tag: train_features(ds, bbs[n], idx, cfg[n][0], cfg[n][1], tag)  # noqa: E731
     xv = {n: feat(n, val_idx, vtag) for n in cfg}
-    ks, seeds = [int(k) for k in a.shots.split(",")], [1000 + s for s in range(a.seeds)]
+    ks, seeds = [int(k) for k in a.shots.split(",")], experiments.val_seeds(a.seeds)
     acc: dict[str, dict[int, list[float]]] = {}
     for k in ks:
         for s in seeds:
