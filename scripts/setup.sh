@@ -26,9 +26,25 @@ sum=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut
 if [[ -f $stamp && "$(cat $stamp)" == "$sum" ]]; then
   exit 0
 fi
+# The .venv takes about 7 GB (torch's wheel is a 5.5 GB build); pip also unpacks into $TMPDIR.
+# A full disk otherwise shows up only as pip's "[Errno 28] No space left on device".
+free_gb() { df -Pk "$1" 2>/dev/null | awk 'NR==2 {printf "%d", $4 / 1048576}'; }
+need_gb=8
+for dir in . "${TMPDIR:-/tmp}"; do
+  got=$(free_gb "$dir")
+  if [[ -n "$got" ]] && ((got < need_gb)); then
+    echo "setup: warning: only ${got} GB free under $(cd "$dir" && pwd); the .venv needs about ${need_gb} GB" >&2
+  fi
+done
+pip_install() {
+  .venv/bin/python -m pip install -q "$@" || {
+    echo "setup: pip install $* failed; free disk: $(free_gb .) GB here, $(free_gb "${TMPDIR:-/tmp}") GB in ${TMPDIR:-/tmp} (about ${need_gb} GB needed). Fix the cause above and rerun." >&2
+    exit 2
+  }
+}
 [[ -x .venv/bin/python ]] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip setuptools
-.venv/bin/python -m pip install -q -r requirements-dev.txt
-.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+pip_install --upgrade pip setuptools
+pip_install -r requirements-dev.txt
+pip_install --no-deps --no-build-isolation -e .
 echo "$sum" > $stamp
 echo "setup: .venv ready"
