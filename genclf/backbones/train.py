@@ -211,6 +211,11 @@ def _train(bb, images, cfg, out_dir, progress, meta, d) -> Backbone:
             _check_resume(out_dir, state, gb, cfg, world)
             step, seen, seconds = int(state["step"]), int(state["images_seen"]), float(state["seconds"])
             log.info("resuming %s at step %d/%d", out_dir, step, total)
+            if cfg.lr:  # an explicit --lr on a resumed run applies from here on (e.g. a cool-down at the end)
+                for opt in opts.values():
+                    for group in opt.param_groups:
+                        group["lr"] = cfg.lr
+                log.info("learning rate %g from step %d (the checkpoint's optimizer had its own)", cfg.lr, step)
         if main:
             truncate_log(out_dir / "train_log.jsonl", step)  # rows past the checkpoint are redone; torn rows go
     log.info("global batch %d (%d per process x %d processes), %d steps", gb, cfg.batch_size, world, total)

@@ -48,7 +48,9 @@ def build_parser() -> Parser:
     t.add_argument("--preset", default="small", help="tiny or small (every backbone); ddpm also medium, large (GPU-sized)")
     t.add_argument("--epochs", type=float, default=5)
     t.add_argument("--batch-size", type=int, default=128, help="per process (global batch = this x processes)")
-    t.add_argument("--lr", type=float, default=None, help="default: the backbone's own")
+    t.add_argument(
+        "--lr", type=float, default=None, help="default: the backbone's own; on a resumed run, it replaces the checkpoint's"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="train on N random images only")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
