@@ -30,7 +30,8 @@ fi
 # A full disk otherwise shows up only as pip's "[Errno 28] No space left on device".
 free_gb() { df -Pk "$1" 2>/dev/null | awk 'NR==2 {printf "%d", $4 / 1048576}'; }
 need_gb=8
-for dir in . "${TMPDIR:-/tmp}"; do
+tmp=${TMPDIR:-/tmp}
+for dir in . "$tmp"; do
   got=$(free_gb "$dir")
   if [[ -n "$got" ]] && ((got < need_gb)); then
     echo "setup: warning: only ${got} GB free under $(cd "$dir" && pwd); the .venv needs about ${need_gb} GB" >&2
@@ -38,7 +39,7 @@ for dir in . "${TMPDIR:-/tmp}"; do
 done
 pip_install() {
   .venv/bin/python -m pip install -q "$@" || {
-    echo "setup: pip install $* failed; free disk: $(free_gb .) GB here, $(free_gb "${TMPDIR:-/tmp}") GB in ${TMPDIR:-/tmp} (about ${need_gb} GB needed). Fix the cause above and rerun." >&2
+    echo "setup: pip install $* failed; free disk: $(free_gb .) GB here, $(free_gb "$tmp") GB in $tmp (about ${need_gb} GB needed). Fix the cause above and rerun." >&2
     exit 2
   }
 }

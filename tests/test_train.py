@@ -36,20 +36,23 @@ def _stop_at(n):
     return cb
 
 
+def _recording_optimizers(bb, made: list):
+    """`bb`, with every optimizer dict it makes appended to `made` (after the checkpoint loads into it)."""
+    make = bb.make_optimizers
+    bb.make_optimizers = lambda lr: made.append(opts := make(lr)) or opts
+    return bb
+
+
 def test_an_explicit_lr_on_a_resumed_run_applies_from_the_checkpoint_on(tiny_images, tmp_path):
     shape = tiny_images.shape[1:]
     cfg = TrainConfig(epochs=1, batch_size=16, seed=1, checkpoint_every_s=0, log_every=1)
     train(get("vae").from_preset("tiny", shape), tiny_images, cfg, out_dir=tmp_path)
     lrs = []
-    bb = get("vae").from_preset("tiny", shape)
-    make = bb.make_optimizers
-    bb.make_optimizers = lambda lr: lrs.append(opts := make(lr)) or opts
+    bb = _recording_optimizers(get("vae").from_preset("tiny", shape), lrs)
     longer = TrainConfig(epochs=2, batch_size=16, seed=1, checkpoint_every_s=0, log_every=1)
     train(bb, tiny_images, longer, out_dir=tmp_path)  # no --lr: the checkpoint's own rate goes on
     assert lrs[-1]["net"].param_groups[0]["lr"] == bb.config.lr
-    bb = get("vae").from_preset("tiny", shape)
-    make = bb.make_optimizers
-    bb.make_optimizers = lambda lr: lrs.append(opts := make(lr)) or opts
+    bb = _recording_optimizers(get("vae").from_preset("tiny", shape), lrs)
     train(bb, tiny_images, TrainConfig(**{**longer.__dict__, "epochs": 3, "lr": 1e-5}), out_dir=tmp_path)
     assert lrs[-1]["net"].param_groups[0]["lr"] == 1e-5
 
