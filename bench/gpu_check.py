@@ -1,6 +1,7 @@
-"""One check of a GPU machine, under 8 minutes on one GPU: what runs, how fast, and whether it agrees with the CPU.
+"""One check of a GPU machine, under 9 minutes on one GPU: what runs, how fast, whether it agrees with the CPU,
+and which DDPM a few GPU minutes make.
 
-    .venv/bin/python bench/gpu_check.py                 # on a GPU machine; ~5 min on one GPU
+    .venv/bin/python bench/gpu_check.py --out $OUT      # on a GPU machine; ~8 min on one GPU
     .venv/bin/python bench/gpu_check.py --all-on-cpu    # every section on the CPU with tiny sizes (tests the script)
 
 Prints, as markdown tables:
@@ -10,9 +11,13 @@ Prints, as markdown tables:
 3. feature extraction images/s: the shipped Fashion-MNIST DDPM on its test split, and the large preset;
 4. the shipped DDPM's features of the same 512 test images on the CPU (a subprocess with CUDA hidden) and on the
    GPU: same code, same per-image noise; they must agree within bf16 rounding;
-5. a short run of the large preset on Fashion-MNIST (`--train-s` seconds of steps) and its validation accuracy
-   at k=10 (logistic regression, t=10, default blocks, 3 seeds; pixels + logreg on the same shots beside it).
-On a machine without a GPU it says so, runs sections 1-3 on the CPU with small sizes, and exits 0.
+5. three DDPMs trained side by side on Fashion-MNIST's unlabeled pool for `--train-min` minutes each, with
+   `genclf train --max-minutes` (the shipped model's small architecture and recipe; the same 1.5x wider,
+   2.5M parameters; the medium preset, 8.9M): steps, epochs, images/s; `--out DIR` brings their folders back
+   (the small run with its resumable checkpoint) as runs.tar.NN parts;
+6. validation for each of them and for the shipped CPU model, chosen the same way (blocks at t=20, then t, by
+   `sweep-blocks`/`sweep-t` on validation seeds 1000-1002, k=10), then k=1/5/10 on seeds 1000-1004, paired
+   against the shipped model. The test split is never read: this table decides what ships.
 Everything it writes (a run folder, cache entries) goes to a temporary directory.
 """
 
@@ -113,37 +118,156 @@ def cpu_vs_gpu(n: int) -> tuple[float, float, str]:
     return float(err), float(rows.mean()), str(bb.ema.device)
 
 
-def short_run(preset: str, seconds: float, rate: float, batch: int, seeds: int, limit: int | None) -> list[str]:
-    """Train `preset` on Fashion-MNIST for about `seconds` (at `rate` images/s), then score it on validation at k=10."""
-    from genclf import data, experiments
-    from genclf.backbones import get
-    from genclf.backbones.train import TrainConfig, train
+# Section 5: the runs trained side by side (one process each; small UNets leave a GPU mostly idle, so
+# concurrent processes cost each other little). name -> (preset, extra `genclf train` arguments).
+RUNS = {
+    "small": ("small", []),  # the shipped CPU model's architecture and recipe, trained longer
+    "wide": ("small", ["--config", '{"block_out_channels": [48, 96, 96]}']),  # 2.5M parameters
+    "medium": ("medium", []),  # 8.9M parameters, the DDPM CIFAR-10 UNet at half width
+}
+SCORE_SEEDS = 5  # validation shot seeds 1000.. for the k=1/5/10 table (the sweeps use the first 3)
 
+
+def train_runs(root: Path, minutes: float, quick: bool) -> dict[str, Path]:
+    """Start every RUNS entry as its own `genclf train --max-minutes` process; wait; return the run folders."""
+    procs = {}
+    root.mkdir(parents=True, exist_ok=True)
+    for name, (preset, extra) in RUNS.items():
+        out = root / f"ddpm-{name}"
+        if quick:
+            preset, extra = "tiny", ["--limit", "2000"]
+        cmd = [sys.executable, "-m", "genclf", "train", "--dataset", "fashion-mnist", "--backbone", "ddpm",
+               "--preset", preset, *extra, "--epochs", "400", "--batch-size", "128", "--max-minutes", f"{minutes:g}",
+               "--threads", "1" if quick else "4", "--out", str(out)]  # fmt: skip
+        print(f"- {name}: `{' '.join(cmd[1:])}`", flush=True)
+        log = open(root / f"ddpm-{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        procs[name] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), out, log)
+    print("\n| run | params | steps | epochs | seconds | images/s | model MB |\n|---|---|---|---|---|---|---|")
+    done = {}
+    for name, (proc, out, log) in procs.items():
+        rc = proc.wait(timeout=60 * minutes + 240)
+        log.close()
+        if rc != 0:
+            print(f"| {name} | failed (exit {rc}): {(root / f'ddpm-{name}.log').read_text()[-300:]!r} |||||")
+            continue
+        doc = json.loads((out / "config.json").read_text())
+        secs = doc["train_seconds"]
+        mb = (out / "model.safetensors").stat().st_size / 1e6
+        n = doc["images_seen"]
+        params = mb / 4  # float32 weights
+        row = [f"{params:.2f}M", doc["steps"], f"{n / 60000:.1f}", f"{secs:.0f}", f"{n / secs:.0f}", f"{mb:.1f}"]
+        print(f"| {name} | " + " | ".join(map(str, row)) + " |", flush=True)
+        done[name] = out
+    return done
+
+
+def validate(folder: str, out_json: str, quick: bool) -> None:
+    """Choose blocks, then t, on validation (seeds 1000-1002, k=10, logreg), then score k=1/5/10 there.
+
+    The procedure the shipped model's choice came from (`genclf sweep-blocks`, `genclf sweep-t`), applied to
+    every model alike; the test split is never read."""
+    from genclf import data, experiments, features, heads
+    from genclf.backbones.io import load_backbone
+
+    val_limit = 300 if quick else experiments.VAL_LIMIT
+    seeds = 2 if quick else 3
+    sb = experiments.sweep_blocks("fashion-mnist", folder, "logreg", 10, seeds, t=20, val_limit=val_limit)
+    blocks = list(sb["best_blocks"])
+    grid = [10, 50] if quick else [5, 10, 20, 35, 50, 100]
+    st = experiments.sweep_t("fashion-mnist", folder, "logreg", 10, seeds, grid=grid, blocks=blocks, val_limit=val_limit)
+    t = st["best_t"]
     ds = data.load("fashion-mnist")
-    steps = max(1, int(seconds * rate / batch))
-    out = Path(os.environ["GENCLF_RUNS_DIR"]) / "fashion-mnist" / f"ddpm-{preset}"
-    bb = get("ddpm").from_preset(preset, ds.shape)
-    t0 = time.time()
-    cfg = TrainConfig(epochs=1e6, batch_size=batch, max_steps=steps, hflip=ds.hflip)
-    train(bb, ds.unlabeled_pool(), cfg, out_dir=out, meta={"dataset": ds.name, "data_fingerprint": ds.fingerprint})
-    took = time.time() - t0
-    accs, base = [], []
-    for seed in range(seeds):
-        r = experiments.evaluate("fashion-mnist", str(out), "logreg", 10, seed, t=T, split="val", limit=limit)
-        accs.append(r["accuracy"])
-        base.append(r["baseline_accuracy"])
-    epochs = steps * batch / len(ds.unlabeled_pool())
-    return [
-        f"| {preset} | {steps} steps ({epochs:.2f} epochs, {took:.0f} s) | {r['n_eval']} | "
-        f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs):.1f} | {100 * np.mean(base):.1f} ± {100 * np.std(base):.1f} |"
-    ]
+    bb = load_backbone(folder)
+    ev = features.subset_indices(ds, "val", val_limit)
+    feat = lambda idx: features.extract_array(bb, ds, ds.x_train[idx], t, bb.check_blocks(blocks))[0]  # noqa: E731
+    xe, scores = feat(ev), {}
+    for k in (1, 5, 10):
+        scores[k] = []
+        for s in experiments.val_seeds(2 if quick else SCORE_SEEDS):
+            si = data.shot_indices(ds, k, s)
+            pred = heads.fit_predict("logreg", feat(si), ds.y_train[si], xe, seed=s)
+            scores[k].append(float((pred == ds.y_train[ev]).mean()))
+    Path(out_json).write_text(json.dumps({"blocks": blocks, "t": t, "scores": scores, "n_eval": len(ev)}))
+
+
+def validate_all(models: dict[str, Path], root: Path, deadline: float, quick: bool) -> None:
+    """Validate every model in its own process (CPU heads in parallel), then print the paired table."""
+    procs = {}
+    for name, folder in models.items():
+        out = root / f"val-{name}.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--validate", str(folder), str(out)]
+        cmd += ["--all-on-cpu"] if quick else []
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 4) // max(1, len(models))))}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs[name] = (proc, out)
+    res = {}
+    for name, (proc, out) in procs.items():
+        try:
+            text, _ = proc.communicate(timeout=max(5.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            print(f"- {name}: validation did not finish before the deadline")
+            continue
+        if proc.returncode != 0 or not out.is_file():
+            print(f"- {name}: validation failed: {text[-400:]!r}")
+            continue
+        res[name] = json.loads(out.read_text())
+    if not res:
+        return
+    base = res.get("shipped (CPU)")
+    ks = ("1", "5", "10")
+    print(f"\nlogreg on validation ({next(iter(res.values()))['n_eval']} images), seeds 1000.. (k=1/5/10: "
+          f"{SCORE_SEEDS}); blocks chosen at t=20, then t, by `sweep-blocks`/`sweep-t` on seeds 1000-1002\n")  # fmt: skip
+    head = " | ".join(f"k={k}" for k in ks)
+    print(f"| model | blocks | t | {head} | paired vs shipped, k=1/5/10 |\n|---|---|---|---|---|---|---|")
+    for name, r in res.items():
+        cells = [f"{100 * np.mean(r['scores'][k]):.1f} ± {100 * np.std(r['scores'][k]):.1f}" for k in ks]
+        diff = "-"
+        if base is not None and name != "shipped (CPU)":
+            diff = " / ".join(f"{100 * np.mean(np.subtract(r['scores'][k], base['scores'][k])):+.1f}" for k in ks)
+        print(f"| {name} | {'+'.join(r['blocks'])} | {r['t']} | " + " | ".join(cells) + f" | {diff} |", flush=True)
+
+
+def package(runs: dict[str, Path], dest: Path, part_mb: int = 15) -> None:
+    """Everything a run folder holds, as one tar cut into parts under the device tool's per-file limit.
+
+    The `small` run keeps its checkpoint (resumable, like the shipped CPU model's); the others' full states
+    are too large to bring back or commit, so they come back without it, and weights over 20 MB stay behind."""
+    import tarfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    tar = dest.parent / "runs.tar"
+    with tarfile.open(tar, "w") as tf:
+        for name, folder in runs.items():
+            for f in sorted(folder.iterdir()):
+                if f.name == ".lock" or (f.name == "checkpoint.safetensors" and name != "small"):
+                    continue
+                if f.name == "model.safetensors" and f.stat().st_size > 20e6:  # medium: 36 MB, past the size we ship
+                    continue
+                tf.add(f, arcname=f"ddpm-{name}/{f.name}")
+            log = folder.parent / f"ddpm-{name}.log"
+            if log.is_file():
+                tf.add(log, arcname=f"ddpm-{name}/train_stdout.log")
+    data_, part = tar.read_bytes(), part_mb * 2**20
+    for i in range(0, len(data_), part):
+        (dest / f"runs.tar.{i // part:02d}").write_bytes(data_[i : i + part])
+    tar.unlink()
+    print(f"\n{len(data_) / 1e6:.1f} MB of run folders in {dest}/runs.tar.NN (`cat runs.tar.* | tar x`)", flush=True)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-s", type=float, default=150, help="seconds of training for section 5")
+    p.add_argument("--train-min", type=float, default=4.0, help="minutes of training for section 5")
+    p.add_argument("--budget-s", type=float, default=500, help="validation stops at this many seconds from the start")
+    p.add_argument("--out", help="bring the section-5 run folders here (runs.tar.NN parts)")
     p.add_argument("--all-on-cpu", action="store_true", help="run every section on the CPU with tiny sizes")
+    p.add_argument("--validate", nargs=2, metavar=("FOLDER", "JSON"), help=argparse.SUPPRESS)  # one section-6 worker
     a = p.parse_args()
+    if a.validate:
+        if a.all_on_cpu:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        validate(*a.validate, quick=a.all_on_cpu)
+        return 0
     if a.all_on_cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks for a GPU
     t_all = time.time()
@@ -194,14 +318,13 @@ def main() -> int:
         print("| images | max abs diff / max abs | mean relative row error | within bf16 tolerance |\n|---|---|---|---|")
         print(f"| {64 if quick else 512} (cpu vs {dev}) | {err:.2e} | {rows:.2e} | {'yes' if ok else 'NO'} |")
 
-        section("5. A short training run on Fashion-MNIST, validation accuracy at k=10")
-        preset = "tiny" if quick else "large"
-        print(f"preset {preset}, batch 128, bf16; logreg on 10 shots/class from the pool, t={T}, default blocks\n")
-        print("| preset | training | validation images | ddpm + logreg (val, %) | pixels + logreg, same shots |")
-        print("|---|---|---|---|---|")
-        rate = rates.get(preset) or rates[presets[-1]]
-        for line in short_run(preset, 10 if quick else a.train_s, rate, 128, 2 if quick else 3, 500 if quick else None):
-            print(line)
+        section("5. DDPM runs on Fashion-MNIST's unlabeled pool, side by side, `genclf train --max-minutes`")
+        runs = train_runs(tmp / "runs", 0.15 if quick else a.train_min, quick)
+        if a.out and runs:
+            package(runs, Path(a.out))
+        section("6. Validation: each model's own blocks and t, then k = 1 / 5 / 10 (the test split is not read)")
+        shipped = ROOT / "genclf" / "pretrained" / "fashion-mnist" / "ddpm"
+        validate_all({"shipped (CPU)": shipped, **runs}, tmp, t_all + a.budget_s, quick)
     print(f"\ntotal {time.time() - t_all:.0f} s; scratch files in {tmp}")
     print(json.dumps({"gpu": cuda, "seconds": round(time.time() - t_all)}))
     return 0

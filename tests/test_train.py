@@ -57,6 +57,23 @@ def test_an_explicit_lr_on_a_resumed_run_applies_from_the_checkpoint_on(tiny_ima
     assert lrs[-1]["net"].param_groups[0]["lr"] == 1e-5
 
 
+def test_max_minutes_stops_with_a_usable_model_and_the_same_command_goes_on(tiny_images, tmp_path):
+    cfg = TrainConfig(epochs=4, batch_size=16, seed=1, checkpoint_every_s=1e9, log_every=2)
+    shape = tiny_images.shape[1:]
+    ref = train(get("ddpm").from_preset("tiny", shape), tiny_images, cfg, out_dir=tmp_path / "ref")
+    out = tmp_path / "run"
+    leased = TrainConfig(**{**cfg.__dict__, "max_minutes": 1e-9})  # spent at the first time check, step 2 of 12
+    first = train(get("ddpm").from_preset("tiny", shape), tiny_images, leased, out_dir=out)
+    assert first.meta["steps"] == 2 and read_checkpoint(out)[1]["step"] == 2
+    assert first.meta["stopped_at_time_limit"].startswith("1e-09 min, epoch 0.67 of 4")
+    assert load_backbone(out).meta["steps"] == 2  # the saved model is the checkpoint's, and loads
+    rest = train(get("ddpm").from_preset("tiny", shape), tiny_images, cfg, out_dir=out)
+    assert rest.meta["steps"] == 12 and "stopped_at_time_limit" not in rest.meta
+    a, b = ref.state_tensors(), rest.state_tensors()
+    for k in a:
+        np.testing.assert_allclose(a[k].float().numpy(), b[k].float().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
 @pytest.mark.parametrize("name", ["ddpm", "vae", "vqvae", "gan"])
 def test_interrupted_run_resumes_to_the_same_weights(name, tiny_images, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=16, seed=1, checkpoint_every_s=0, log_every=1, hflip=True)
@@ -365,6 +382,8 @@ BAD = [
     (["--lr", "-0.1"], "--lr must be a positive finite"),
     (["--limit", "-100"], "--limit must be a positive whole"),
     (["--max-steps", "0"], "--max-steps must be a positive whole"),
+    (["--max-minutes", "0"], "--max-minutes must be a positive finite"),
+    (["--max-minutes", "nan"], "--max-minutes must be a positive finite"),
     (["--seed", "-1"], "--seed must be"),
     (["--config", "{bad"], "--config is not valid JSON"),
     (["--config", "[1]"], "--config must be a JSON object"),

@@ -61,6 +61,7 @@ class TrainConfig:
     lr: float | None = None  # None: the backbone's default
     seed: int = 0
     max_steps: int | None = None  # stop early (tests, smoke runs)
+    max_minutes: float | None = None  # stop this invocation after this long (a GPU lease); rerun to go on
     hflip: bool = False
     checkpoint_every_s: float = float(os.environ.get("GENCLF_CHECKPOINT_EVERY_S", 120))
     log_every: int = 25
@@ -72,6 +73,7 @@ class TrainConfig:
         _positive("--batch-size", self.batch_size, integer=True, example="--batch-size 128")
         _positive("--lr", self.lr, integer=False, allow_none=True, example="--lr 0.0005, or leave it out for the default")
         _positive("--max-steps", self.max_steps, integer=True, allow_none=True, example="--max-steps 100")
+        _positive("--max-minutes", self.max_minutes, integer=False, allow_none=True, example="--max-minutes 8")
         _positive("--limit", self.limit, integer=True, allow_none=True, example="--limit 5000, or leave it out for all")
         _positive("log_every", self.log_every, integer=True, example="25")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**31):
@@ -174,6 +176,12 @@ def train(
         return _train(bb, images, cfg, out_dir, progress, meta, d)
 
 
+def _out_of_time(cfg: TrainConfig, wall_start: float, d) -> bool:
+    """Whether this invocation's --max-minutes are spent; under DDP every process agrees (one all-reduce)."""
+    spent = time.time() - wall_start >= 60 * cfg.max_minutes
+    return d.mean({"stop": float(spent)})["stop"] > 0 if d else spent
+
+
 def _check_resume(out_dir: Path, state: dict, gb: int, cfg: TrainConfig, world: int) -> None:
     was = state.get("global_batch")
     if was and was != gb:
@@ -223,6 +231,7 @@ def _train(bb, images, cfg, out_dir, progress, meta, d) -> Backbone:
     wall_start, seen_at_start, last_row = time.time(), seen, time.time()
     perm_epoch, perm = -1, None
     window: list[dict] = []
+    time_limited = False
     for m in bb.modules().values():
         m.train()
     with d.sync_grads(bb.modules()) if d else contextlib.nullcontext():
@@ -248,6 +257,8 @@ def _train(bb, images, cfg, out_dir, progress, meta, d) -> Backbone:
             step += 1
             seen += gb
             window.append(losses)
+            if cfg.max_minutes and step % cfg.log_every == 0 and step < total and _out_of_time(cfg, wall_start, d):
+                total, time_limited = step, True  # the step == total branches below checkpoint and log it
             if not main:
                 continue
             now = time.time()
@@ -282,6 +293,10 @@ def _train(bb, images, cfg, out_dir, progress, meta, d) -> Backbone:
             **(meta or {}),
         }
     )
+    if time_limited:  # finished for now: usable, and the same command with more time goes on from the checkpoint
+        bb.meta["stopped_at_time_limit"] = f"{cfg.max_minutes:g} min, epoch {step / steps_per_epoch:.2f} of {cfg.epochs:g}"
+    else:
+        bb.meta.pop("stopped_at_time_limit", None)
     if out_dir is not None and main:
         bb.save(out_dir)
     return bb

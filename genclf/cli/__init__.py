@@ -54,6 +54,12 @@ def build_parser() -> Parser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="train on N random images only")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    t.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after this many minutes of training (a usable model and a checkpoint); the same command resumes",
+    )
     t.add_argument("--config", help="JSON overrides of the preset, e.g. '{\"latent\": 16}'")
     t.add_argument("--out", help="output folder (default runs/<dataset>/<backbone>)")
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips even where the dataset allows them")

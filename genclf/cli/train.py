@@ -44,6 +44,7 @@ def cmd_train(a) -> int:
         limit=a.limit,
         hflip=ds.hflip and not a.no_flip,
         max_steps=a.max_steps,
+        max_minutes=a.max_minutes,
     )
     try:
         bb = cls.from_preset(a.preset, ds.shape, seed=a.seed, **overrides)
