@@ -119,25 +119,33 @@ def cpu_vs_gpu(n: int) -> tuple[float, float, str]:
 
 
 # Section 5: the runs trained side by side (one process each; small UNets leave a GPU mostly idle, so
-# concurrent processes cost each other little). name -> (preset, extra `genclf train` arguments).
+# concurrent processes cost each other little). name -> (preset, extra `genclf train` arguments, batch, lr or None).
+# Under the lending machine's gVisor a step costs about 50 ms of kernel launches whatever the batch (section 2:
+# ~20 steps/s for every preset at batch 128), so GPU runs use large batches and a larger lr.
+WIDE = ["--config", '{"block_out_channels": [48, 96, 96]}']  # the small preset 1.5x wider: 2.5M parameters
 RUNS = {
-    "small": ("small", []),  # the shipped CPU model's architecture and recipe, trained longer
-    "wide": ("small", ["--config", '{"block_out_channels": [48, 96, 96]}']),  # 2.5M parameters
-    "medium": ("medium", []),  # 8.9M parameters, the DDPM CIFAR-10 UNet at half width
+    "small": ("small", [], 128, None),  # the shipped CPU model's architecture and recipe
+    "wide": ("small", WIDE, 128, None),
+    "medium": ("medium", [], 128, None),  # 8.9M parameters, the DDPM CIFAR-10 UNet at half width
+    "small-b1024": ("small", [], 1024, 1e-3),
+    "wide-b1024": ("small", WIDE, 1024, 1e-3),
+    "wide-b512": ("small", WIDE, 512, 7e-4),
 }
 SCORE_SEEDS = 5  # validation shot seeds 1000.. for the k=1/5/10 table (the sweeps use the first 3)
 
 
-def train_runs(root: Path, minutes: float, quick: bool) -> dict[str, Path]:
-    """Start every RUNS entry as its own `genclf train --max-minutes` process; wait; return the run folders."""
+def train_runs(root: Path, names: list[str], minutes: float, quick: bool) -> dict[str, Path]:
+    """Start each named RUNS entry as its own `genclf train --max-minutes` process; wait; return the run folders."""
     procs = {}
     root.mkdir(parents=True, exist_ok=True)
-    for name, (preset, extra) in RUNS.items():
+    for name in names:
+        preset, extra, batch, lr = RUNS[name]
         out = root / f"ddpm-{name}"
         if quick:
-            preset, extra = "tiny", ["--limit", "2000"]
+            preset, extra, batch = "tiny", ["--limit", "2000"], min(batch, 128)
+        extra = [*extra, *(["--lr", f"{lr:g}"] if lr else [])]
         cmd = [sys.executable, "-m", "genclf", "train", "--dataset", "fashion-mnist", "--backbone", "ddpm",
-               "--preset", preset, *extra, "--epochs", "400", "--batch-size", "128", "--max-minutes", f"{minutes:g}",
+               "--preset", preset, *extra, "--epochs", "400", "--batch-size", str(batch), "--max-minutes", f"{minutes:g}",
                "--threads", "1" if quick else "4", "--out", str(out)]  # fmt: skip
         print(f"- {name}: `{' '.join(cmd[1:])}`", flush=True)
         log = open(root / f"ddpm-{name}.log", "w")  # noqa: SIM115 (closed with the process)
@@ -231,7 +239,7 @@ def validate_all(models: dict[str, Path], root: Path, deadline: float, quick: bo
 def package(runs: dict[str, Path], dest: Path, part_mb: int = 15) -> None:
     """Everything a run folder holds, as one tar cut into parts under the device tool's per-file limit.
 
-    The `small` run keeps its checkpoint (resumable, like the shipped CPU model's); the others' full states
+    The `small*` runs keep their checkpoint (resumable, like the shipped CPU model's); the others' full states
     are too large to bring back or commit, so they come back without it, and weights over 20 MB stay behind."""
     import tarfile
 
@@ -240,7 +248,7 @@ def package(runs: dict[str, Path], dest: Path, part_mb: int = 15) -> None:
     with tarfile.open(tar, "w") as tf:
         for name, folder in runs.items():
             for f in sorted(folder.iterdir()):
-                if f.name == ".lock" or (f.name == "checkpoint.safetensors" and name != "small"):
+                if f.name == ".lock" or (f.name == "checkpoint.safetensors" and not name.startswith("small")):
                     continue
                 if f.name == "model.safetensors" and f.stat().st_size > 20e6:  # medium: 36 MB, past the size we ship
                     continue
@@ -255,38 +263,10 @@ def package(runs: dict[str, Path], dest: Path, part_mb: int = 15) -> None:
     print(f"\n{len(data_) / 1e6:.1f} MB of run folders in {dest}/runs.tar.NN (`cat runs.tar.* | tar x`)", flush=True)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-min", type=float, default=4.0, help="minutes of training for section 5")
-    p.add_argument("--budget-s", type=float, default=500, help="validation stops at this many seconds from the start")
-    p.add_argument("--out", help="bring the section-5 run folders here (runs.tar.NN parts)")
-    p.add_argument("--all-on-cpu", action="store_true", help="run every section on the CPU with tiny sizes")
-    p.add_argument("--validate", nargs=2, metavar=("FOLDER", "JSON"), help=argparse.SUPPRESS)  # one section-6 worker
-    a = p.parse_args()
-    if a.validate:
-        if a.all_on_cpu:
-            os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        validate(*a.validate, quick=a.all_on_cpu)
-        return 0
-    if a.all_on_cpu:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks for a GPU
-    t_all = time.time()
-    tmp = Path(tempfile.mkdtemp(prefix="genclf-gpu-check-"))
-    os.environ.setdefault("GENCLF_CACHE_DIR", str(tmp / "cache"))
-    os.environ.setdefault("GENCLF_RUNS_DIR", str(tmp / "runs"))
-    import torch
-
+def checks(cuda: bool, quick: bool, all_on_cpu: bool) -> None:
+    """Sections 2-4."""
     from genclf import data
     from genclf.backbones import get, resolve
-
-    cuda = torch.cuda.is_available()
-    quick = a.all_on_cpu or not cuda
-    section("1. Device")
-    device_table(cuda)
-    if a.all_on_cpu:
-        print("\n--all-on-cpu: every section on the CPU with tiny sizes; the figures test the script, nothing else.")
-    elif not cuda:
-        print("\nNo CUDA GPU here: sections 2-3 run on the CPU with small sizes; 4-5 need a GPU and are skipped.")
 
     section("2. DDPM training, bf16 autocast, genclf's training loop")
     presets = ["tiny", "small"] if quick else ["small", "medium", "large"]
@@ -311,15 +291,54 @@ def main() -> int:
     rate = extract_rate(get("ddpm").from_preset(big, (3, 32, 32)), x32)
     print(f"| {big} preset (random weights), 32x32 RGB | {n} | {rate:.0f} |")
 
-    if cuda or a.all_on_cpu:
+    if cuda or all_on_cpu:
         section("4. The same features on the CPU and on the GPU")
         err, rows, dev = cpu_vs_gpu(64 if quick else 512)
         ok = err < 0.05 and rows < 0.02
         print("| images | max abs diff / max abs | mean relative row error | within bf16 tolerance |\n|---|---|---|---|")
         print(f"| {64 if quick else 512} (cpu vs {dev}) | {err:.2e} | {rows:.2e} | {'yes' if ok else 'NO'} |")
 
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train-min", type=float, default=4.0, help="minutes of training for section 5")
+    p.add_argument("--budget-s", type=float, default=500, help="validation stops at this many seconds from the start")
+    p.add_argument("--out", help="bring the section-5 run folders here (runs.tar.NN parts)")
+    p.add_argument("--runs", default="small,wide,medium", help=f"section 5's runs, of: {', '.join(RUNS)}")
+    p.add_argument("--skip-checks", action="store_true", help="only sections 1, 5 and 6 (the training runs)")
+    p.add_argument("--all-on-cpu", action="store_true", help="run every section on the CPU with tiny sizes")
+    p.add_argument("--validate", nargs=2, metavar=("FOLDER", "JSON"), help=argparse.SUPPRESS)  # one section-6 worker
+    a = p.parse_args()
+    if a.validate:
+        if a.all_on_cpu:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        validate(*a.validate, quick=a.all_on_cpu)
+        return 0
+    if a.all_on_cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks for a GPU
+    t_all = time.time()
+    tmp = Path(tempfile.mkdtemp(prefix="genclf-gpu-check-"))
+    os.environ.setdefault("GENCLF_CACHE_DIR", str(tmp / "cache"))
+    os.environ.setdefault("GENCLF_RUNS_DIR", str(tmp / "runs"))
+    import torch
+
+    cuda = torch.cuda.is_available()
+    quick = a.all_on_cpu or not cuda
+    section("1. Device")
+    device_table(cuda)
+    if a.all_on_cpu:
+        print("\n--all-on-cpu: every section on the CPU with tiny sizes; the figures test the script, nothing else.")
+    elif not cuda:
+        print("\nNo CUDA GPU here: sections 2-3 run on the CPU with small sizes; 4-5 need a GPU and are skipped.")
+
+    bad = [r for r in a.runs.split(",") if r not in RUNS]
+    if bad:
+        p.error(f"unknown run {bad[0]!r}; choose from {', '.join(RUNS)}")
+    if not a.skip_checks:
+        checks(cuda, quick, a.all_on_cpu)
+    if cuda or a.all_on_cpu:
         section("5. DDPM runs on Fashion-MNIST's unlabeled pool, side by side, `genclf train --max-minutes`")
-        runs = train_runs(tmp / "runs", 0.15 if quick else a.train_min, quick)
+        runs = train_runs(tmp / "runs", a.runs.split(","), 0.15 if quick else a.train_min, quick)
         if a.out and runs:
             package(runs, Path(a.out))
         section("6. Validation: each model's own blocks and t, then k = 1 / 5 / 10 (the test split is not read)")
