@@ -13,6 +13,6 @@ case "${1:-all}" in
     $G train --dataset fashion-mnist --backbone vae   --epochs 12 --out $P/vae
     $G train --dataset fashion-mnist --backbone vqvae --epochs 6  --out $P/vqvae
     $G train --dataset fashion-mnist --backbone gan   --epochs 4  --out $P/gan
-    $G train --dataset fashion-mnist --backbone simclr --epochs 35 --batch-size 256 --out $P/simclr ;;
+    $G train --dataset fashion-mnist --backbone simclr --epochs 95 --batch-size 256 --out $P/simclr ;;
   all) "$0" rest; "$0" ddpm ;;
 esac
