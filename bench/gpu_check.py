@@ -11,14 +11,21 @@ Prints, as markdown tables:
 3. feature extraction images/s: the shipped Fashion-MNIST DDPM on its test split, and the large preset;
 4. the shipped DDPM's features of the same 512 test images on the CPU (a subprocess with CUDA hidden) and on the
    GPU: same code, same per-image noise; they must agree within bf16 rounding;
-5. three DDPMs trained side by side on Fashion-MNIST's unlabeled pool for `--train-min` minutes each, with
-   `genclf train --max-minutes` (the shipped model's small architecture and recipe; the same 1.5x wider,
-   2.5M parameters; the medium preset, 8.9M): steps, epochs, images/s; `--out DIR` brings their folders back
-   (the small run with its resumable checkpoint) as runs.tar.NN parts;
+5. DDPMs trained side by side on Fashion-MNIST's unlabeled pool for `--train-min` minutes each, with
+   `genclf train --max-minutes` (`--runs`, default: the shipped model's small architecture and recipe; the same
+   1.5x wider, 2.5M parameters; the medium preset, 8.9M): steps, epochs, images/s; `--out DIR` brings their
+   folders back (the small runs with their resumable checkpoints) as runs.tar.NN parts;
 6. validation for each of them and for the shipped CPU model, chosen the same way (blocks at t=20, then t, by
    `sweep-blocks`/`sweep-t` on validation seeds 1000-1002, k=10), then k=1/5/10 on seeds 1000-1004, paired
    against the shipped model. The test split is never read: this table decides what ships.
-Everything it writes (a run folder, cache entries) goes to a temporary directory.
+On a machine without a GPU it says so, runs sections 1-3 on the CPU with small sizes, and exits 0.
+Everything it writes (run folders, cache entries) goes to a temporary directory.
+
+On a lent machine with torch but neither diffusers nor the dataset (how the 2026-11-29 runs went, README "GPU
+runs"): copy the four Fashion-MNIST .gz files to DIR/fashion-mnist/ and `pip download` diffusers' and
+importlib_metadata's wheels beside the checkout, install the wheels there with `pip install --target`, and run
+with GENCLF_DATA_DIR=DIR and PYTHONPATH naming the target and the checkout. The checkout, data and wheels
+together must fit the device tool's 64 MiB: leave the shipped DDPM's 18 MB checkpoint out of the copy.
 """
 
 from __future__ import annotations
