@@ -81,8 +81,8 @@ def test_denoise_panel_follows_t(server, browser):
     assert "validation accuracy" in line and "%" in line, line
     # the screenshot waits for the chart at t=150 too (the grid computes it in the background)
     page.wait_for_function(
-        "() => { const t = JSON.stringify(document.querySelector('.js-plotly-plot').layout.title);"
-        " return t.includes('t=150') && !t.includes('computing'); }"
+        "() => { const g = document.querySelector('.js-plotly-plot'); if (!(g && g.layout)) return false;"
+        " const t = JSON.stringify(g.layout.title); return t.includes('t=150') && !t.includes('computing'); }"
     )
     page.wait_for_timeout(1000)
     browser.shot(page, "31-denoise.png")

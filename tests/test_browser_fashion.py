@@ -52,6 +52,17 @@ POINTS = """() => { const g = document.querySelector('.js-plotly-plot'), fl = g.
   return {pts: out, box: [r.left + fl.xaxis._offset, r.top + fl.yaxis._offset, fl.xaxis._length, fl.yaxis._length]}; }"""
 RING = """() => { const d = document.querySelector('.js-plotly-plot')._fullData.find(t => t.name === 'clicked');
   return d ? d.customdata[0][1] : null; }"""
+
+
+def _wait_plot(page, js: str) -> None:
+    """Wait until `js` (a function of no arguments) is truthy on the Explore chart. A rerun briefly removes the
+    chart from the page; while it is gone this waits instead of failing on a null element."""
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.js-plotly-plot');"
+        f" return !!(g && g._fullData && g.layout) && !!(({js})()); }}"
+    )
+
+
 MATCH = re.compile(r"([\d,]+) of 1,000 points match")
 
 
@@ -70,7 +81,7 @@ def _explore(browser, server):
 
 
 def _tools(page) -> None:
-    """Open the 'Colour, search and filter' expander (it closes when the search is cleared)."""
+    """Open the 'Colour, search and filter' expander (it folds when no tool is in use)."""
     if not page.get_by_test_id("stMultiSelect").filter(has_text="Classes").is_visible():
         page.get_by_text("Colour, search and filter").click()
     page.get_by_test_id("stMultiSelect").filter(has_text="Classes").wait_for()
@@ -163,7 +174,7 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     assert re.search(r"test image \d+", hover) and any(c in hover for c in CLASSES), hover
     page.mouse.click(x, y)
     page.get_by_text("Nearest neighbours in feature space").wait_for()
-    page.wait_for_function(f"() => ({RING})() !== null")
+    _wait_plot(page, f"() => ({RING})() !== null")
     ringed = _plot(page, RING)
     preview = page.locator('[data-testid="stImage"]').first
     assert preview.inner_text().strip().startswith(f"#{ringed} "), preview.inner_text()  # the clicked image
@@ -172,7 +183,7 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     assert page.evaluate("(e) => e.naturalWidth", img) >= 112  # drawn large (168 px)
     assert len(page.locator('[data-testid="stImage"]').nth(1).locator("img").all()) == 8  # its 8 neighbours
     page.get_by_role("button", name="Clear selection").click()
-    page.wait_for_function(f"() => ({RING})() === null")
+    _wait_plot(page, f"() => ({RING})() === null")
 
     # search by class name: that class stays, the rest fade
     _search(page, "trouser")
@@ -190,7 +201,7 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     page.get_by_text("points match; the rest are faded").wait_for()
     assert set(_shown(page)) == {"not matching", "Bag"} and _matches(page) == 100
     page.get_by_text("Images as points").click()
-    page.wait_for_function("() => (document.querySelector('.js-plotly-plot').layout.images || []).length > 0")
+    _wait_plot(page, "() => (document.querySelector('.js-plotly-plot').layout.images || []).length > 0")
     thumbs = _plot(page, "() => document.querySelector('.js-plotly-plot').layout.images.map(i => i.source)")
     assert len(thumbs) == 100 and all(s.startswith("data:image/png;base64,") for s in thumbs)  # the matching ones
     browser.shot(page, "41-fashion-images-as-points.png")

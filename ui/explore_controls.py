@@ -40,7 +40,11 @@ def _hint() -> str:
 
 def controls(pts, preds: explore_tools.Predictions | None) -> dict:
     """The widgets; returns what the charts need (colour mode, match mask or None, image mode)."""
-    with st.expander("Colour, search and filter", icon=":material/search:", expanded=bool(ss.get("explore_search"))):
+    # open while any of its tools is in use, so that a rerun (a class picked, a toggle) never folds it away under
+    # the user's pointer; it folds when the last one is cleared
+    in_use = any(ss.get(k) for k in ("explore_search", "explore_classes", "explore_wrong", "explore_images"))
+    in_use = in_use or ss.get("explore_color", "true class") != "true class"
+    with st.expander("Colour, search and filter", icon=":material/search:", expanded=in_use):
         a, b, c, d = st.columns([2, 3, 3, 2])
         modes = explore_tools.available_modes(preds)
         if ss.get("explore_color") not in modes:
