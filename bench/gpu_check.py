@@ -181,8 +181,7 @@ def validate(folder: str, out_json: str, quick: bool) -> None:
 
     The procedure the shipped model's choice came from (`genclf sweep-blocks`, `genclf sweep-t`), applied to
     every model alike; the test split is never read."""
-    from genclf import data, experiments, features, heads
-    from genclf.backbones.io import load_backbone
+    from genclf import experiments
 
     val_limit = 300 if quick else experiments.VAL_LIMIT
     seeds = 2 if quick else 3
@@ -190,19 +189,12 @@ def validate(folder: str, out_json: str, quick: bool) -> None:
     blocks = list(sb["best_blocks"])
     grid = [10, 50] if quick else [5, 10, 20, 35, 50, 100]
     st = experiments.sweep_t("fashion-mnist", folder, "logreg", 10, seeds, grid=grid, blocks=blocks, val_limit=val_limit)
-    t = st["best_t"]
-    ds = data.load("fashion-mnist")
-    bb = load_backbone(folder)
-    ev = features.subset_indices(ds, "val", val_limit)
-    feat = lambda idx: features.extract_array(bb, ds, ds.x_train[idx], t, bb.check_blocks(blocks))[0]  # noqa: E731
-    xe, scores = feat(ev), {}
+    t, scores = st["best_t"], {}
     for k in (1, 5, 10):
-        scores[k] = []
-        for s in experiments.val_seeds(2 if quick else SCORE_SEEDS):
-            si = data.shot_indices(ds, k, s)
-            pred = heads.fit_predict("logreg", feat(si), ds.y_train[si], xe, seed=s)
-            scores[k].append(float((pred == ds.y_train[ev]).mean()))
-    Path(out_json).write_text(json.dumps({"blocks": blocks, "t": t, "scores": scores, "n_eval": len(ev)}))
+        runs = [experiments.evaluate("fashion-mnist", folder, "logreg", k, s, t, blocks, split="val", limit=val_limit,
+                                     baseline=False) for s in experiments.val_seeds(2 if quick else SCORE_SEEDS)]  # fmt: skip
+        scores[k] = [r["accuracy"] for r in runs]
+    Path(out_json).write_text(json.dumps({"blocks": blocks, "t": t, "scores": scores, "n_eval": runs[0]["n_eval"]}))
 
 
 def validate_all(models: dict[str, Path], root: Path, deadline: float, quick: bool) -> None:
