@@ -42,8 +42,8 @@ def controls(pts, preds: explore_tools.Predictions | None) -> dict:
     """The widgets; returns what the charts need (colour mode, match mask or None, image mode)."""
     # open while any of its tools is in use, so that a rerun (a class picked, a toggle) never folds it away under
     # the user's pointer; it folds when the last one is cleared
-    in_use = any(ss.get(k) for k in ("explore_search", "explore_classes", "explore_wrong", "explore_images"))
-    in_use = in_use or ss.get("explore_color", "true class") != "true class"
+    in_use = explore_tools.is_filtering(ss.get("explore_search"), ss.get("explore_classes"), ss.get("explore_wrong"))
+    in_use = in_use or bool(ss.get("explore_images")) or ss.get("explore_color", "true class") != "true class"
     with st.expander("Colour, search and filter", icon=":material/search:", expanded=in_use):
         a, b, c, d = st.columns([2, 3, 3, 2])
         modes = explore_tools.available_modes(preds)
