@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -155,6 +156,13 @@ def _search(page, text: str) -> None:
     page.wait_for_timeout(500)
 
 
+def _wait_names(page, names) -> None:
+    """Wait until the chart's traces are exactly `names` (a rerun that is still drawing shows the state before)."""
+    want = json.dumps(sorted(names), separators=(",", ":"))
+    _wait_plot(page, "() => JSON.stringify(Array.from(document.querySelector('.js-plotly-plot')._fullData, t => t.name)"
+                     f".filter(x => x !== 'clicked').sort()) === '{want}'")  # fmt: skip
+
+
 def _shown(page) -> dict[str, list[int]]:
     """Trace name -> test indices drawn in it (the faded ones under 'not matching')."""
     return {name: idx for name, idx, _ in _plot(page, TRACES)}
@@ -196,9 +204,12 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     assert sorted(i for n, idx in shown.items() if n != "not matching" for i in idx) == wanted and _matches(page) == 3
     # filter by class (search cleared): only bags, and the images drawn as the points
     _search(page, "")
+    _wait_names(page, CLASSES)  # the search's clear is drawn before the next pick
+    page.wait_for_function("() => !document.body.innerText.includes('points match')")
     _tools(page)
     _pick(page, page.get_by_test_id("stMultiSelect").filter(has_text="Classes").locator("input"), "Bag", "Bag")
     page.get_by_text("points match; the rest are faded").wait_for()
+    _wait_names(page, {"not matching", "Bag"})
     assert set(_shown(page)) == {"not matching", "Bag"} and _matches(page) == 100
     page.get_by_text("Images as points").click()
     _wait_plot(page, "() => (document.querySelector('.js-plotly-plot').layout.images || []).length > 0")
@@ -281,6 +292,7 @@ def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     _tools(page)
     page.get_by_text("Misclassified only").click()
     page.get_by_text("points match; the rest are faded").wait_for()
+    _wait_names(page, {"not matching", "wrong"})
     assert _matches(page) == wrong and set(_shown(page)) == {"not matching", "wrong"}
     page.get_by_text("Misclassified only").click()
     page.wait_for_function("() => !document.body.innerText.includes('points match')")
