@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from genclf.app import jobs
+from genclf.app import jobs, procs
 from genclf.backbones import available
 from genclf.errors import GenclfError
 
@@ -58,7 +62,18 @@ def test_job_runs_detached_reports_progress_and_lands_in_the_picker(tmp_path, mo
 def test_cancel_stops_the_process_group(tmp_path, monkeypatch):
     monkeypatch.setenv("GENCLF_RUNS_DIR", str(tmp_path / "runs"))
     job = jobs.start("digits", "gan", preset="tiny", batch_size=32, epochs=1000)
-    _wait(lambda j: j.step > 0 or j.state != "running")
+    try:
+        _wait(lambda j: j.step > 0 or j.state != "running")
+        # the training (not its sh) runs below the web server: its nice, and its session's autogroup where there is one
+        train = [p for p in Path("/proc").glob("[0-9]*") if _pgid(p.name) == job.pid and b"genclf\x00train" in _cmd(p)]
+        assert train, "the job's training process is not in its process group"
+        for proc in train:
+            assert os.getpriority(os.PRIO_PROCESS, int(proc.name)) == jobs.JOB_NICE
+            group = (proc / "autogroup").read_text().split() if (proc / "autogroup").exists() else None
+            assert group is None or group[-1] == str(jobs.JOB_NICE), group
+    except BaseException:
+        jobs.cancel()  # a failed check never leaves a 1000-epoch run behind
+        raise
     out = jobs.cancel()
     assert out.state == "cancelled" and "resume" in out.message
     assert not jobs._alive(job.pid)
@@ -76,3 +91,34 @@ def test_failed_job_reports_the_error(tmp_path, monkeypatch):
     jobs.start("digits", "vae", preset="tiny", batch_size=32, max_steps=2)
     job = _wait(lambda j: j.state != "running")
     assert job.state == "failed" and "different config" in job.message
+
+
+def _pgid(pid: str) -> int | None:
+    try:
+        return os.getpgid(int(pid))
+    except OSError:
+        return None
+
+
+def _cmd(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+PRIORITY = "import os; from genclf.app import procs; procs.lower_priority(7); print(os.nice(0), procs.autogroup_nice())"
+
+
+@pytest.mark.parametrize("own_session", [True, False])
+def test_lower_priority_also_lowers_a_session_of_its_own(own_session):
+    """A task in its own session (so that Cancel can signal its group) would otherwise compete as a whole group with
+    the web server under autogroup, whatever its nice; a child in the server's session must leave the group alone."""
+    ours = procs.autogroup_nice()
+    out = subprocess.run([sys.executable, "-c", PRIORITY], capture_output=True, text=True, check=True,
+                         start_new_session=own_session).stdout.split()  # fmt: skip
+    assert int(out[0]) == os.nice(0) + 7
+    if ours is None:
+        assert out[1] == "None"  # no autogroup here: the nice is all there is
+    else:
+        assert int(out[1]) == (7 if own_session else ours)

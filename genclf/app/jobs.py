@@ -32,6 +32,8 @@ from genclf.backbones.checkpoint import has_checkpoint
 from genclf.backbones.io import run_dir, runs_dir
 from genclf.errors import GenclfError
 
+JOB_NICE = int(os.environ.get("GENCLF_JOB_NICE", "10"))  # a training job never slows the pages
+
 
 def jobs_dir() -> Path:
     return runs_dir() / ".jobs"
@@ -192,7 +194,9 @@ def start(
         job_id = time.strftime("%Y%m%d-%H%M%S") + f"-{backbone}"
         log = jobs_dir() / f"{job_id}.log"
         rc = jobs_dir() / f"{job_id}.rc"
-        shell = f"{shlex.join(cmd)}; echo $? > {shlex.quote(str(rc))}"
+        # below the web server, as the tasks are (procs.lower_priority): the session's autogroup, then the run
+        shell = (f"echo {JOB_NICE} 2>/dev/null >/proc/self/autogroup; nice -n {JOB_NICE} {shlex.join(cmd)}; "
+                 f"echo $? > {shlex.quote(str(rc))}")  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(log, "wb") as fh:
             proc = subprocess.Popen(

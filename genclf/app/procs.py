@@ -26,6 +26,32 @@ def locked(folder: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def lower_priority(nice: int) -> None:
+    """Run this process, and what it starts, `nice` steps below the web server.
+
+    os.nice alone is not enough where the kernel shares CPU time out by session first (autogroup, on by default in
+    most Linux distributions): a child in a session of its own (the tasks and jobs, so that Cancel can signal
+    their process group) then competes as a whole group with the server's session, whatever its nice, and took
+    half the CPU from the server while it checked the cache at start. So a session leader sets its group's nice
+    too; lowering a priority needs no privilege. Elsewhere (no autogroup, or a child in the server's session,
+    whose group must stay as it is) only os.nice applies."""
+    os.nice(nice)
+    if os.getsid(0) == os.getpid():  # the session, and so the autogroup, is ours alone
+        with contextlib.suppress(OSError):
+            AUTOGROUP.write_text(str(nice))
+
+
+def autogroup_nice() -> int | None:
+    """This process's autogroup nice ('/autogroup-12 nice 10' -> 10); None without autogroup."""
+    try:
+        return int(AUTOGROUP.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def spawned(proc: subprocess.Popen) -> subprocess.Popen:
     """Remember a child we started, so `alive` polls (and so reaps) it."""
     POPEN[proc.pid] = proc

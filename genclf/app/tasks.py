@@ -230,7 +230,7 @@ def _execute(kind: str, spec: dict, progress) -> dict:
 
 def _main(argv: list[str]) -> int:
     kind, spec, tid = argv[0], json.loads(argv[1]), argv[2]
-    os.nice(TASK_NICE)
+    procs.lower_priority(TASK_NICE)
     import torch
 
     torch.set_num_threads(1)
