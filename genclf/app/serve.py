@@ -30,10 +30,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(port: int, launcher: bool = True) -> list[str]:
+def command(port: int, launcher: bool = True, script: str = "app.py") -> list[str]:
     """`python app.py` (what `make app` runs: it also preloads data and models in the launcher) or, with
-    launcher=False, plain `streamlit run app.py`."""
-    entry = ["app.py"] if launcher else ["-m", "streamlit", "run", "app.py"]
+    launcher=False, plain `streamlit run <script>` (another script: bench/floor_app.py)."""
+    entry = ["app.py"] if launcher else ["-m", "streamlit", "run", script]
     return [sys.executable, *entry, "--server.port", str(port), "--server.address", "127.0.0.1",
             "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
 
@@ -47,7 +47,7 @@ def healthy(url: str, timeout_s: float = 2) -> bool:
 
 @contextlib.contextmanager
 def dashboard(
-    env: dict[str, str], *, launcher: bool = True, log: Path | None = None, timeout_s: float = 300
+    env: dict[str, str], *, launcher: bool = True, log: Path | None = None, timeout_s: float = 300, script: str = "app.py"
 ) -> Iterator[tuple[str, float]]:
     """Run the dashboard with environment `env` on a free 127.0.0.1 port; yields (url, t0) once /_stcore/health
     answers. Raises NotStarted if it exits or stays silent for timeout_s. Its output goes to `log` (a temporary
@@ -56,7 +56,7 @@ def dashboard(
     url = f"http://127.0.0.1:{port}"
     with open(log, "w+b") if log else tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(command(port, launcher), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command(port, launcher, script), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             while not healthy(url):
                 if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
