@@ -244,6 +244,9 @@ def preload() -> None:
         data.load(DEFAULT_DATASET)
     except Exception as e:  # a missing dataset is reported by the page itself; the rest is only a head start lost
         log.warning("preload could not load the default view: %s: %s", type(e).__name__, e)
+    import gc
+
+    gc.freeze()  # what is loaded so far lives as long as the server: keep it out of every collection from now on
     explore.warm_up()
     autoprepare()
     try:
@@ -252,9 +255,7 @@ def preload() -> None:
             live.warm_fewshot(DEFAULT_DATASET, bb)
     except Exception as e:
         log.warning("preload stopped early: %s: %s", type(e).__name__, e)
-    import gc
-
-    gc.freeze()  # the modules and arrays loaded so far live as long as the server: keep them out of every GC pass
+    gc.freeze()  # and so do the charts and the Few-shot run built since
 
 
 def autoprepare() -> None:
