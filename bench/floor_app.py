@@ -26,12 +26,9 @@ N, CLASSES = 2000, 10
 @st.cache_resource
 def explore_figure():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from genclf import explore
     from genclf.app import live, views
 
-    dataset = "fashion-mnist"
-    bb = views.backbone_choices(dataset)["ddpm"]
-    v = explore.View(dataset, bb, live.default_t(dataset, bb), tuple(views.block_choices(dataset, bb)[1]), views.DEFAULT_N)
+    v = live.default_view("fashion-mnist", views.backbone_choices("fashion-mnist")["ddpm"])
     return views.scatter(v, views.explore_layout(v), views.points(v), [], uirevision="floor")
 
 

@@ -108,11 +108,16 @@ def warm_fewshot(dataset: str, backbone: str) -> None:
         log.info("Few-shot's default run at t=%s computed at start in %.1f s", t, time.perf_counter() - t0)
 
 
+def default_view(dataset: str, backbone: str) -> explore.View:
+    """Explore's first view of a backbone: its default t and blocks, 2D UMAP of the default sample."""
+    t = default_t(dataset, backbone)
+    return explore.View(dataset, backbone, t, tuple(views.block_choices(dataset, backbone)[1]), views.DEFAULT_N)
+
+
 def warm_explore(dataset: str, backbone: str) -> None:
     """At server start: build the default view's 2D and 3D charts (memoised, shared by sessions); the first 3D
     figure of a process also pays plotly's one-time set-up of its 3D classes (about 0.3 s), here and not on a click."""
-    t = default_t(dataset, backbone)
-    v = explore.View(dataset, backbone, t, tuple(views.block_choices(dataset, backbone)[1]), views.DEFAULT_N)
+    v = default_view(dataset, backbone)
     pts = views.points(v)
     for dim in (2, 3):
         w = replace(v, dim=dim)

@@ -44,10 +44,10 @@ def lower_priority(nice: int) -> None:
             AUTOGROUP.write_text(str(nice))
 
 
-def autogroup_nice() -> int | None:
-    """This process's autogroup nice ('/autogroup-12 nice 10' -> 10); None without autogroup."""
+def autogroup_nice(pid: int | str = "self") -> int | None:
+    """A process's autogroup nice ('/autogroup-12 nice 10' -> 10); None without autogroup (or that process)."""
     try:
-        return int(AUTOGROUP.read_text().split()[-1])
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
     except (OSError, ValueError, IndexError):
         return None
 
