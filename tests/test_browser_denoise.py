@@ -28,11 +28,23 @@ def server(streamlit_server):
                             GENCLF_RESULTS_DIR=str(ROOT / "results"))  # fmt: skip
 
 
+PANEL = (
+    "() => Array.from(document.querySelectorAll('.st-key-denoise_panel [data-testid=\"stImage\"]'))"
+    ".map(e => [e.querySelector('img') ? e.querySelector('img').src : '', e.innerText.trim()])"
+)
+
+
 def _panel(page) -> list[list[str]]:
     """[src, caption] of each image in the denoising panel."""
-    return page.evaluate(
-        "() => Array.from(document.querySelectorAll('.st-key-denoise_panel [data-testid=\"stImage\"]'))"
-        ".map(e => [e.querySelector('img').src, e.innerText.trim()])"
+    return page.evaluate(PANEL)
+
+
+def _wait_panel(page, second: str) -> None:
+    """Wait until the panel is exactly its three images, drawn, with `second` as x_t's caption. Mid-rerun Streamlit
+    can show the stale element beside the new one for a moment, so 'the caption is there' is not enough."""
+    page.wait_for_function(
+        f"([second]) => {{ const p = ({PANEL})(); return p.length === 3 && p.every(([s]) => s) && p[1][1] === second; }}",
+        arg=[second],
     )
 
 
@@ -68,16 +80,17 @@ def test_denoise_panel_follows_t(server, browser):
         return [r.left + fl.xaxis._offset + fl.xaxis.l2p(d.x[0]), r.top + fl.yaxis._offset + fl.yaxis.l2p(d.y[0])]; }"""
     )
     page.mouse.click(x, y)
-    page.locator(".st-key-denoise_panel img").nth(2).wait_for()
+    _wait_panel(page, "x_t (t=50)")
     before = _panel(page)
     assert [c for _, c in before][:2] == ["x₀ (clean)", "x_t (t=50)"] and before[2][1].startswith("x̂₀"), before
 
     _custom_t(page, 150)  # any t, computed on request (the slider snaps to ready t)
-    page.locator(".st-key-denoise_panel").get_by_text("x_t (t=150)").wait_for()
+    _wait_panel(page, "x_t (t=150)")
     after = _panel(page)
     assert after[0][0] == before[0][0], "x0 must not change with t"
     assert after[1][0] != before[1][0] and after[2][0] != before[2][0], "x_t and x̂0 must change with t"
-    line = page.locator(".st-key-denoise_panel").get_by_text("t=150 · SNR").inner_text()
+    # mid-rerun the line can be there twice
+    line = page.locator(".st-key-denoise_panel").get_by_text("t=150 · SNR").first.inner_text()
     assert "validation accuracy" in line and "%" in line, line
     # the screenshot waits for the chart at t=150 too (the grid computes it in the background)
     page.wait_for_function(

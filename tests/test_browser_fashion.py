@@ -90,7 +90,8 @@ def _tools(page) -> None:
 
 def _matches(page) -> int:
     page.wait_for_timeout(300)
-    return int(MATCH.search(page.get_by_text("points match; the rest are faded").inner_text()).group(1).replace(",", ""))
+    caption = page.get_by_text("points match; the rest are faded").last  # mid-rerun the stale one can be there too
+    return int(MATCH.search(caption.inner_text()).group(1).replace(",", ""))
 
 
 def _pick(page, box, typed: str, option: str) -> None:
@@ -181,7 +182,7 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     hover = page.locator(".hoverlayer .hovertext").first.text_content()
     assert re.search(r"test image \d+", hover) and any(c in hover for c in CLASSES), hover
     page.mouse.click(x, y)
-    page.get_by_text("Nearest neighbours in feature space").wait_for()
+    page.get_by_text("Nearest neighbours in feature space").first.wait_for()
     _wait_plot(page, f"() => ({RING})() !== null")
     ringed = _plot(page, RING)
     preview = page.locator('[data-testid="stImage"]').first
@@ -208,7 +209,7 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     page.wait_for_function("() => !document.body.innerText.includes('points match')")
     _tools(page)
     _pick(page, page.get_by_test_id("stMultiSelect").filter(has_text="Classes").locator("input"), "Bag", "Bag")
-    page.get_by_text("points match; the rest are faded").wait_for()
+    page.get_by_text("points match; the rest are faded").first.wait_for()
     _wait_names(page, {"not matching", "Bag"})
     assert set(_shown(page)) == {"not matching", "Bag"} and _matches(page) == 100
     page.get_by_text("Images as points").click()
@@ -267,7 +268,7 @@ def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
     metric.wait_for(timeout=300_000)  # validation and test features at the default t
     accuracy = metric.get_by_test_id("stMetricValue").inner_text()
-    page.get_by_text("Scored on a stratified 1,000 of the 10,000 test images").wait_for()  # Explore's 1,000
+    page.get_by_text("Scored on a stratified 1,000 of the 10,000 test images").first.wait_for()  # Explore's 1,000
     page.wait_for_timeout(1500)
     browser.shot(page, "43-fashion-fewshot.png")
 
@@ -291,7 +292,7 @@ def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     browser.shot(page, "44-fashion-correct-wrong.png")
     _tools(page)
     page.get_by_text("Misclassified only").click()
-    page.get_by_text("points match; the rest are faded").wait_for()
+    page.get_by_text("points match; the rest are faded").first.wait_for()
     _wait_names(page, {"not matching", "wrong"})
     assert _matches(page) == wrong and set(_shown(page)) == {"not matching", "wrong"}
     page.get_by_text("Misclassified only").click()
