@@ -54,7 +54,7 @@ def test_explore_then_fewshot(server, browser):
     page.get_by_test_id("stSidebarNav").get_by_text("Few-shot").click()
     expect(page.get_by_role("heading", name="Few-shot")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Train").click()
-    metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
+    metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy").first  # a rerun can show a stale copy
     metric.wait_for()
     value = metric.get_by_test_id("stMetricValue").inner_text()
     assert value.endswith("%") and 0 <= float(value.rstrip("%")) <= 100
@@ -73,7 +73,8 @@ def _title_has(page, text: str, timeout_ms: int = 120_000) -> None:
 
 def _slider_value(page, label: str) -> str:
     """The value a slider shows above its thumb (a select slider's label, e.g. '0✓')."""
-    return page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_test_id("stSliderThumbValue").inner_text()
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text=label)
+    return slider.get_by_test_id("stSliderThumbValue").first.inner_text()
 
 
 IS_3D = "() => { const g = document.querySelector('.js-plotly-plot'); return !!(g && g._fullData && g._fullData.length" \

@@ -222,7 +222,7 @@ def test_fashion_explore_hover_preview_images_search_and_export(server, browser,
     page.wait_for_function("() => !document.body.innerText.includes('points match')")
 
     # box-select a region -> CSV and zip of exactly the selected images
-    heading = page.get_by_role("heading", name=re.compile(r"^[\d,]+ selected"))
+    heading = page.get_by_role("heading", name=re.compile(r"^[\d,]+ selected")).first
     for attempt in range(3):  # a rerun that redraws the chart (the filter just removed) can swallow the drag
         page.locator('.modebar-btn[data-attr="dragmode"][data-val="select"]').first.click()
         bx, by, w, h = _plot(page, POINTS)["box"]
@@ -265,7 +265,7 @@ def test_fashion_fewshot_then_colour_by_correctness(server, browser):
     page = _explore(browser, server)
     page.get_by_test_id("stSidebarNav").get_by_text("Few-shot").click()
     page.get_by_role("button", name="Train").click()
-    metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
+    metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy").first  # a rerun can show a stale copy
     metric.wait_for(timeout=300_000)  # validation and test features at the default t
     accuracy = metric.get_by_test_id("stMetricValue").inner_text()
     page.get_by_text("Scored on a stratified 1,000 of the 10,000 test images").first.wait_for()  # Explore's 1,000
