@@ -132,3 +132,13 @@ def test_lower_priority_also_lowers_a_session_of_its_own(own_session):
         assert group == ("None" if fresh == "None" else "7")
     else:  # the server's group (which the test's process shares) is left as it is, whatever it is
         assert group == str(procs.autogroup_nice())
+
+
+def test_a_finished_child_is_reaped_without_being_asked():
+    """A task that ends while no page polls it must not stay a zombie for as long as the server runs."""
+    proc = procs.spawned(subprocess.Popen([sys.executable, "-c", "pass"]))
+    deadline = time.time() + 30
+    while Path(f"/proc/{proc.pid}").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{proc.pid}").exists(), "the finished child is still in the process table"
+    assert proc.returncode == 0 and not procs.alive(proc.pid)

@@ -8,6 +8,7 @@ import fcntl
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -53,8 +54,10 @@ def autogroup_nice(pid: int | str = "self") -> int | None:
 
 
 def spawned(proc: subprocess.Popen) -> subprocess.Popen:
-    """Remember a child we started, so `alive` polls (and so reaps) it."""
+    """Remember a child we started, so `alive` asks it, and reap it the moment it ends: a task that finishes while
+    no page polls it would otherwise stay a zombie (`<defunct>` in ps) for as long as the server runs."""
     POPEN[proc.pid] = proc
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
 
 
