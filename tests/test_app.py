@@ -161,7 +161,12 @@ def test_custom_t_is_computed_on_request(app_env):
     at.number_input(key="explore_custom").set_value(123)
     [b for b in at.button if b.label == "Show this t"][0].click().run()
     _ok(at)
-    assert at.query_params["t"] == "123" and at.select_slider(key="explore_t").value == 50  # off the grid: nearest shown
+    # off the grid: the slider shows the very t the chart shows (not the nearest grid t), and says it is a custom one
+    assert at.query_params["t"] == "123" and at.select_slider(key="explore_t").value == 123
+    assert any("t=123 is a custom t" in c.value for c in at.caption)
+    at.select_slider(key="explore_t").set_value(50).run()  # back onto the grid: the custom t leaves the slider
+    _ok(at)
+    assert at.query_params["t"] == "50" and "123" not in at.select_slider(key="explore_t").options
     assert explore.layout(explore.View("digits", "ddpm", t=123, n=views.DEFAULT_N, method="pca")) is not None
 
 

@@ -197,9 +197,13 @@ def t_slider(label: str, key: str, name: str, default: int, view_of, owner: str)
     ts, ready = live.grid_marks(view_of())
     want = get(name, default, int)
     put(name, want)
-    ss[key] = want if want in ts else live.snap(want, set(ts))
+    custom = want not in ts  # a custom t (the popover, or the URL) sits on the slider where it is, not snapped
+    ts = sorted({*ts, want})
+    ss[key] = want
     st.select_slider(f"{label} · ✓ = ready", ts, format_func=lambda t: f"{t}✓" if t in ready else str(t), key=key,
                      on_change=_on_t, args=(key, name, view_of, owner), help="0 = clean image, 999 = pure noise.")  # fmt: skip
+    if custom:
+        st.caption(f"t={want} is a custom t, off the grid; moving the slider goes back to the grid's t.")
     if ss.get(f"{key}_wanted") is not None:
         st.caption(f"t={ss[f'{key}_wanted']} is not ready yet: it is computed first and shown when ready.")
     elif len(ready) < len(ts):

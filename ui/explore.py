@@ -149,9 +149,11 @@ def _explore_view():
                     st.progress(got[0] / max(got[1], 1), text=f"features {got[0]:,}/{got[1]:,} images")
             else:
                 last = i == len(panels) - 1  # one legend for both charts: the colours are the same on each side
-                fig = explore_controls.scatter(v, shown, pts, sel, f"{v.dataset}{v.dim}{i}", tools, last)
+                fig, note = explore_controls.scatter(v, shown, pts, sel, f"{v.dataset}{v.dim}{i}", tools, last)
                 st.plotly_chart(fig, key=f"explore_chart_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 config={"displaylogo": False, "scrollZoom": False})  # fmt: skip
+                if note:
+                    st.caption(note)
             if shown.error:
                 st.error(shown.error)
             st.caption(f"**{len(pts.idx):,} of {n_test:,}** test images shown (stratified by class){views.note(v, shown)}")
@@ -172,7 +174,10 @@ def details(v: explore.View, sel: list[int], side, preds=None, t_want=None) -> N
     pts = views.points(v)
     if side is not None:
         with side:
-            if len(sel) >= 1:
+            if len(sel) > 1:  # a box or lasso: no one image is "the clicked one"
+                st.info(f"**{len(sel):,} points selected**: they are listed below. Click a single point for its image, "
+                        "its nearest neighbours and what the model sees at t.", icon=":material/select_all:")  # fmt: skip
+            elif sel:
                 imgs, caps = views.neighbour_strip(v, pts, sel[0])
                 st.image(views.big(imgs[0]), caption=caps[0], width=168)
                 st.caption("Nearest neighbours in feature space")

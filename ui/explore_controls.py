@@ -80,23 +80,26 @@ def controls(pts, preds: explore_tools.Predictions | None) -> dict:
 
 
 def scatter(v: explore.View, shown, pts, sel: list[int], uirevision: str, tools: dict, legend: bool):
-    """The plain cached chart when no tool is in use; else the tool-aware one (groups, fading, ring, thumbnails)."""
+    """(figure, note): the plain cached chart when no tool is in use; else the tool-aware one (groups, fading, ring,
+    thumbnails). The note (or "") is for the caller to show after the chart: an element drawn before it would move
+    the chart to another place in the page, and a fragment rerun can then leave the old chart on screen too."""
     marked = sel[0] if len(sel) == 1 else None
     plain = tools["mode"] == "true class" and tools["match"] is None and not tools["image_mode"] and marked is None
     if plain and legend:
-        return views.scatter(v, shown, pts, sel, uirevision)
+        return views.scatter(v, shown, pts, sel, uirevision), ""
     groups = explore_tools.colour_groups(pts, tools["mode"], tools["preds"])
     conf = explore_tools.confidence_of(pts, tools["preds"])
-    thumbs = None
+    thumbs, note = None, ""
     if tools["image_mode"] and v.dim == 2:
         if len(pts.idx) > explore_tools.IMAGE_MODE_MAX:
-            st.caption(f"Images as points needs at most {explore_tools.IMAGE_MODE_MAX:,} points; pick a smaller sample.")
+            note = f"Images as points needs at most {explore_tools.IMAGE_MODE_MAX:,} points; pick a smaller sample."
         else:
             thumbs = views.remember("thumbs", (v.dataset, len(pts.idx)),
                                     lambda: explore_tools.thumbnails(v.dataset, pts, np.arange(len(pts.idx))), 8)  # fmt: skip
-    return explore_figures.scatter(shown.xy, pts, groups, sel, views.view_title(v, shown), uirevision,
-                                   match=tools["match"], marked=marked, confidence=conf, thumbs=thumbs,
-                                   showlegend=legend)  # fmt: skip
+    fig = explore_figures.scatter(shown.xy, pts, groups, sel, views.view_title(v, shown), uirevision,
+                                  match=tools["match"], marked=marked, confidence=conf, thumbs=thumbs,
+                                  showlegend=legend)  # fmt: skip
+    return fig, note
 
 
 def export(v: explore.View, pts, sel: list[int], preds: explore_tools.Predictions | None) -> None:
