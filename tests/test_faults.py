@@ -113,6 +113,16 @@ def test_single_image_class_is_refused_at_load(tmp_path):
     assert "'b' has only 1 usable image" in _one_line(e) and "at least 2" in str(e.value)
 
 
+def test_a_zip_of_broken_images_says_what_it_skipped(uploads):
+    """The refusal names what unpacking dropped: it is usually why nothing usable is left."""
+    files = {"cats/a.png": b"not a png", "cats/b.png": b"nor this", "dogs/readme.txt": b"hello"}
+    with pytest.raises(GenclfError) as e:
+        upload.import_zip(_zip(files), "broken")
+    msg = _one_line(e)
+    assert "2 unreadable images (cats/a.png, cats/b.png)" in msg and "1 not an image file (dogs/readme.txt)" in msg, msg
+    assert "0 unreadable" not in msg and _nothing_added(uploads)
+
+
 def test_single_image_class_is_refused_at_upload(uploads):
     files = _classes()
     files["ds/c/only.png"] = _png(9)

@@ -195,6 +195,20 @@ def import_zip(
         raise GenclfError(f"{why} (nothing was added)") from None
 
 
+def _dropped(bad: list[tuple[str, str]]) -> str:
+    """'; while unpacking, 2 unreadable images were removed (cats/a.png, cats/b.png) ...' for an error message."""
+    if not bad:
+        return ""
+    plural = {"unreadable image": "unreadable images", "not an image file": "files that are not images",
+              "not inside a class folder": "files outside a class folder"}  # fmt: skip
+    kinds: dict[str, list[str]] = {}
+    for path, why in bad:
+        kinds.setdefault(why.split(" (")[0], []).append(path)
+    listed = [f"{len(ps)} {why if len(ps) == 1 else plural.get(why, why)} ({', '.join(ps[:3])}{', …' if len(ps) > 3 else ''})"
+              for why, ps in kinds.items()]  # fmt: skip
+    return "; skipped while unpacking the zip: " + "; ".join(listed)
+
+
 def _import(f: BinaryIO, name: str, root: Path, dest: Path, opts: dict) -> ImportReport:
     from PIL import Image
 
@@ -250,7 +264,12 @@ def _import(f: BinaryIO, name: str, root: Path, dest: Path, opts: dict) -> Impor
         if opts:  # the form's choices win over the zip's genclf.json
             base = dataclasses.asdict(read_folder_options(tmp, "the zip"))
             (tmp / "genclf.json").write_text(json.dumps({**base, **opts}) + "\n")
-        ds = data.load_folder(tmp, f"folder:{dest}", where="the zip")
+        try:
+            ds = data.load_folder(tmp, f"folder:{dest}", where="the zip")
+        except GenclfError as e:  # what was dropped while unpacking is often the very reason
+            # (the unpacked folder no longer holds the broken files, so its own count of them reads 0: say ours)
+            said = str(e).replace(" (0 unreadable image(s) skipped)", "") if bad else str(e)
+            raise GenclfError(f"{said}{_dropped(bad)}") from None
         counts = dict(zip(ds.classes, np.bincount(np.r_[ds.y_train, ds.y_test], minlength=ds.n_classes).tolist()))
         if dest.exists():
             raise GenclfError(f"a dataset named {name!r} appeared meanwhile; pick another name")
