@@ -120,6 +120,9 @@ def test_play_animates_through_the_ready_timesteps(app_env):
     spec = json.loads(_charts(at)[0].proto.spec)
     assert [f["name"] for f in spec["frames"]] == ["0", "50", "500"]  # one frame per ready t, played in the browser
     assert spec["layout"]["updatemenus"][0]["buttons"][0]["method"] == "animate"
+    # it opens at the t shown (50 here), not at the first frame, and Play goes on from there
+    assert spec["layout"]["sliders"][0]["active"] == 1 and "t=50" in json.dumps(spec["layout"]["title"])
+    assert spec["layout"]["updatemenus"][0]["buttons"][0]["args"][1]["fromcurrent"] is True
 
 
 def test_explore_needs_no_click_then_backbone_without_t(app_env):

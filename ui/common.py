@@ -162,7 +162,13 @@ def sidebar() -> Ctx | None:
             ),
         )
         seed = st.number_input(
-            "Seed", 0, 10_000, help="Seeds the DDPM's noise and the choice of labeled images.", **bind("seed", "seed", 0, int)
+            "Seed",
+            0,
+            10_000,
+            help="Seeds the noise the DDPM's features are taken under (Explore, the denoising panel) and training on "
+            "the Models page, and is the Few-shot form's starting seed; the Few-shot form's own Seed picks the labeled "
+            "images of a run.",
+            **bind("seed", "seed", 0, int),
         )
         tasks_panel(ds)
         st.caption(

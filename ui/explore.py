@@ -123,8 +123,8 @@ def _explore_view():
         ready = live.grid_marks(v0)[1]
         if len(ready) > 1:
             frames = lambda: {r: explore.aligned_layout(v0.at(r)) for r in sorted(ready)}
-            make = lambda: animation.animated(frames(), views.points(v0), views.view_title(v0, None))
-            fig = views.remember("animate", (v0, tuple(sorted(ready))), make, 8)
+            make = lambda: animation.animated(frames(), views.points(v0), views.view_title(v0, None), start=t)
+            fig = views.remember("animate", (v0, tuple(sorted(ready)), t), make, 8)  # opens at the t shown
             st.plotly_chart(fig, key="explore_anim", config={"displaylogo": False})
             return
         st.info("Playing needs at least two ready timesteps for this view; they are being computed.")

@@ -51,7 +51,9 @@ with st.form("fewshot", enter_to_submit=False):  # Enter in a field must not sta
         help="random: drawn at random within each class. representative: picked without reading labels (TypiClust: "
         "the most typical image of each cluster), as a total budget, not per class.",
     )
-    seed = e.number_input("Seed", 0, 10_000, c.seed)
+    seed = e.number_input("Seed", 0, 10_000, c.seed, help="Picks this run's labeled images (and the head's "
+                          "initialisation); it starts at the sidebar's seed. The validation figure does not depend on "
+                          "it: it is a mean over fixed validation shot sets.")  # fmt: skip
     if c.has_t:
         st.slider("Timestep t", 0, 999, key="fs_t", help="Shared with Explore. The Timestep page finds the best one on "
                   "validation data.")  # fmt: skip
@@ -109,9 +111,13 @@ with common.guard():
                   "the same for every test seed and never the shots scored on test. The lead is over pixels on the "
                   "same shots; ± is its 95% interval, and it is grey when that interval includes zero. Choose by "
                   "this.")  # fmt: skip
-        m2.metric("Pixels on validation, same shots", f"{run['val_base']:.1f}%")
-        m3.metric("Labeled images", f"{len(r['shot_idx']):,}")
+        m2.metric("Pixels on validation, same shot sets", f"{run['val_base']:.1f}%")
+        m3.metric("Validation shot sets", f"{run['val_seeds']}", help=f"{run['val_seeds']} sets of {p['shots']} per "
+                  f"class (seeds {experiments.VAL_SEED0}+), the same for every test seed.")  # fmt: skip
         m4.metric("Validation images", f"{run['n_val']:,}")
+        st.caption(f"Validation: mean over {run['val_seeds']} fixed validation shot sets, so another test seed leaves it "
+                   "unchanged; the held-out test result below uses this run's own labeled images "
+                   f"({len(r['shot_idx']):,}).")  # fmt: skip
     with st.container(key="fs_heldout"):
         st.html("<style>.st-key-fs_heldout{opacity:.6}</style>")
         st.markdown(

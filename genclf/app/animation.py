@@ -12,10 +12,14 @@ import plotly.graph_objects as go
 from genclf.app.explore_figures import scatter
 
 
-def animated(layouts: dict[int, np.ndarray], pts, title: str, frame_ms: int = 700, height: int = 560) -> go.Figure:
-    """layouts: t -> (N, dim) aligned layout of the same points (ascending t). Play/pause buttons and a t slider."""
+def animated(
+    layouts: dict[int, np.ndarray], pts, title: str, frame_ms: int = 700, height: int = 560, start: int | None = None
+) -> go.Figure:
+    """layouts: t -> (N, dim) aligned layout of the same points (ascending t). Play/pause buttons and a t slider. It
+    opens at `start` (the ready t nearest to it; the first when None), and Play goes on from the frame shown."""
     ts = sorted(layouts)
-    fig = scatter(layouts[ts[0]], pts, None, [], f"{title} · t={ts[0]}", uirevision="play", height=height + 60)
+    first = ts[0] if start is None else min(ts, key=lambda t: (abs(t - start), t))
+    fig = scatter(layouts[first], pts, None, [], f"{title} · t={first}", uirevision="play", height=height + 60)
     dim = layouts[ts[0]].shape[1]
     classes = [c for c in range(len(pts.classes)) if (pts.y == c).any()]
     frames = []
@@ -52,7 +56,7 @@ def animated(layouts: dict[int, np.ndarray], pts, title: str, frame_ms: int = 70
         ],
         sliders=[
             {
-                "active": 0,
+                "active": ts.index(first),
                 "x": 0.2,
                 "len": 0.8,
                 "y": -0.02,

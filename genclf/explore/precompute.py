@@ -59,7 +59,7 @@ def child_env(**extra: str) -> dict:
 
 
 class Worker:
-    """`python -m genclf.explore.precompute`: a child process that computes views sent as JSON lines on stdin.
+    """A child process (`genclf.explore.precompute._serve`) that computes views sent as JSON lines on stdin.
 
     It answers each request with progress lines ({"progress": [done, total]}) and one result line.
     A plain subprocess rather than multiprocessing: under `streamlit run`, spawn would re-import the
@@ -70,7 +70,9 @@ class Worker:
         import sys
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "genclf.explore.precompute"],
+            # not `-m genclf.explore.precompute`: the package imports this module first, and runpy then warns
+            # ("found in sys.modules ... unpredictable behaviour") on every server start
+            [sys.executable, "-c", "from genclf.explore.precompute import _serve; _serve()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=child_env(GENCLF_NO_WARMUP="1"),
