@@ -64,6 +64,17 @@ def test_search_by_indices_names_classes_and_mistakes(pts, preds):
     assert xt.search(pts).all() and not xt.is_filtering("", [], False)
 
 
+def test_search_says_what_it_could_not_use(pts):
+    """Typos and indices outside the sample match nothing; the note says why instead of a bare '0 points match'."""
+    n = 100  # pts shows test images 0..39 of 100
+    assert xt.search_note(pts, "", n) == "" and xt.search_note(pts, "3, 10-12", n) == ""
+    assert xt.search_note(pts, pts.classes[0].upper(), n) == ""
+    for typo in ("-5", "5-", "12,,x", "1e3", "zzz"):
+        assert not xt.search(pts, typo).any() and "neither test indices" in xt.search_note(pts, typo, n), typo
+    note = xt.search_note(pts, "12, 40-45, 150", n)
+    assert "1 of the 8 indices are past the test split (0–99)" in note and "6 are test images not in the 40 shown" in note
+
+
 def test_export_csv_and_zip_hold_the_selection(pts, preds):
     p, wrong = preds
     positions = [0, 1, 7]

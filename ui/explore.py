@@ -135,7 +135,7 @@ def _explore_view():
     ss.explore_sel, ss.explore_seen = views.linked_selection(events, ss.get("explore_seen", []), ss.get("explore_sel", []))
     sel = ss.explore_sel
     preds = explore_controls.predictions(*common.predictions_for(c, panels[0].t))
-    tools = explore_controls.controls(views.points(panels[0]), preds)  # issue 11: colour by, search, images
+    tools = explore_controls.controls(views.points(panels[0]), preds, n_test)  # issue 11: colour by, search, images
     cols = st.columns([3, 1] if len(panels) == 1 else [1, 1])
     waiting, drawn = [], []
     for i, (col, v) in enumerate(zip(cols, panels)):

@@ -38,7 +38,7 @@ def _hint() -> str:
             f"with {what} (same dataset and blocks); the colours then come from your latest such run.")  # fmt: skip
 
 
-def controls(pts, preds: explore_tools.Predictions | None) -> dict:
+def controls(pts, preds: explore_tools.Predictions | None, n_test: int) -> dict:
     """The widgets; returns what the charts need (colour mode, match mask or None, image mode)."""
     # open while any of its tools is in use, so that a rerun (a class picked, a toggle) never folds it away under
     # the user's pointer; it folds when the last one is cleared
@@ -75,7 +75,8 @@ def controls(pts, preds: explore_tools.Predictions | None) -> dict:
     filtering = explore_tools.is_filtering(text, classes, wrong)
     match = explore_tools.search(pts, text, classes, wrong, preds) if filtering else None
     if match is not None:
-        st.caption(f"**{int(match.sum()):,}** of {len(match):,} points match; the rest are faded.")
+        note = explore_tools.search_note(pts, text, n_test)
+        st.caption(f"**{int(match.sum()):,}** of {len(match):,} points match; the rest are faded.{' ' + note if note else ''}")
     return {"mode": mode, "match": match, "image_mode": image_mode, "preds": preds}
 
 

@@ -136,6 +136,28 @@ def search(pts, text: str = "", classes: list[int] | None = None, wrong_only: bo
     return keep
 
 
+def search_note(pts, text: str, n_test: int) -> str:
+    """What a search could not use, said plainly ("" when all of it was used): text that is neither indices nor part of
+    a class name, and asked-for indices that are not test indices or not in the sample shown."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    wanted = parse_indices(text)
+    if wanted is None:
+        if any(text.lower() in name.lower() for name in pts.classes):
+            return ""
+        return (f"“{text}” is neither test indices (e.g. 12, 40-45) nor part of a class name "
+                f"({', '.join(pts.classes[:3])}, …).")  # fmt: skip
+    outside = sum(1 for i in wanted if i >= n_test)
+    missing = len(wanted) - outside - int(np.isin(pts.idx, sorted(wanted)).sum())
+    said = []
+    if outside:
+        said.append(f"{outside:,} of the {len(wanted):,} indices are past the test split (0–{n_test - 1:,})")
+    if missing:
+        said.append(f"{missing:,} are test images not in the {len(pts.idx):,} shown (more images: the Images slider)")
+    return "; ".join(said) + "." if said else ""
+
+
 def is_filtering(text: str, classes, wrong_only: bool) -> bool:
     return bool((text or "").strip() or classes or wrong_only)
 
