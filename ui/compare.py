@@ -107,7 +107,8 @@ with common.guard():
     methods = [m for m in ([tables.BEST] if best else []) + [base, *extra] if (shown["method"] == m).any()]
     fig = figures.curves_figure(shown, "", height=620 if present else 520, name=labels.pipeline, font=20 if present else 14)
     st.plotly_chart(fig, key="curves", config={"scrollZoom": False})
-    numbers = tables.numbers_table(shown, methods, name=labels.pipeline).rename_axis(index="test split")
+    numbers = tables.numbers_table(shown, methods, name=labels.pipeline)  # the corner says what the table is
+    numbers = numbers.rename_axis(index="on the test split · labeled images per class →")
     (st.table if present else st.dataframe)(numbers)
     if best:
         chosen = ", ".join(f"{k}: {labels.pipeline(m)}" for k, m in sorted(best.items()))
