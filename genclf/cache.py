@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CODE_VERSION = "0.1"  # bump when a change alters what any artifact would contain
+KINDS = ("features", "projection", "sweep", "denoise")  # what genclf stores (`genclf cache ls --kind KIND`)
 STALE_TMP_S = 3600  # a temp dir this old is a leftover even if its pid was reused (writes take seconds)
 _SWEPT: set[str] = set()  # stores already swept by this process
 
@@ -152,7 +153,8 @@ class Cache:
                     "(`genclf cache du`, `genclf cache clear --kind KIND --yes`) or set GENCLF_CACHE_DIR to a larger "
                     "disk, then rerun (no cached entry was lost)"
                 ) from None
-            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+            # ENOENT: a folder that takes no new entries, such as /proc
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.ENOENT):
                 raise GenclfError(
                     f"cannot write the cache {self.root} ({e.strerror}); make it writable or set GENCLF_CACHE_DIR "
                     "to a writable folder"
@@ -244,6 +246,11 @@ class Cache:
                     meta = {}
                 out.append(Entry(kd.name, meta_file.parent.name, meta_file.parent, meta))
         return sorted(out, key=lambda e: e.meta.get("created", ""))
+
+    def kinds(self) -> list[str]:
+        """The kinds genclf writes, and any other kind already in this store."""
+        present = self.root.iterdir() if self.root.is_dir() else []
+        return sorted({*KINDS, *(p.name for p in present if p.is_dir() and not p.name.startswith("."))})
 
     def du(self) -> dict[str, tuple[int, int]]:
         """kind -> (entries, bytes)."""

@@ -113,6 +113,18 @@ def subset_indices(ds: data.Dataset, split: str, limit: int | None) -> np.ndarra
     return data.stratified_subset(labels, idx, limit, seed=SUBSET_SEED)
 
 
+def empty_split(ds: data.Dataset, split: str) -> GenclfError:
+    """The error for a split with no image (features of it, a sweep on it): a folder dataset too small for a validation
+    split of its own."""
+    if split in ("val", "pool"):
+        return GenclfError(
+            f"the {'validation' if split == 'val' else 'pool'} split of {ds.name} is empty: validation is 10% of the "
+            f"training images, rounded down, and it has {len(ds.y_train)}; add images to each class (at least 10 "
+            "training images in all, more per class for a steadier validation split)"
+        )
+    return GenclfError(f"the {split} split of {ds.name} holds no image; add images to each class")
+
+
 def _memo_put(key: str, x: np.ndarray) -> None:
     with _MEMO_LOCK:  # the dashboard's sessions are threads of one process
         _MEMO[key] = x
@@ -298,6 +310,8 @@ def extract(
     if len(ts) == 0:
         raise GenclfError("empty list of timesteps; pass e.g. --t 10,50,150")
     idx = subset_indices(ds, split, limit)
+    if not len(idx):
+        raise empty_split(ds, split)
     labels = (ds.y_test if split == "test" else ds.y_train)[idx]
     xs, keys, cached, secs = [], [], True, 0.0
     for tt in ts:

@@ -116,9 +116,16 @@ class Backbone:
         if self.has_t:
             if t is None:
                 raise GenclfError(f"{self.name} needs a timestep t in [0, {T_MAX}]; pass --t")
-            if not 0 <= int(t) <= T_MAX:
+            try:
+                v = int(t)
+            except (TypeError, ValueError):  # 'auto' reaching a verb that takes t as given
+                raise GenclfError(
+                    f"t={t!r} is not a timestep; pass a whole number 0..{T_MAX}, e.g. --t 50 "
+                    "('auto' is for `genclf eval --t auto` alone, which chooses t on validation)"
+                ) from None
+            if not 0 <= v <= T_MAX:
                 raise GenclfError(f"t={t} is outside [0, {T_MAX}] (diffusers counts timesteps 0..{T_MAX})")
-            return int(t)
+            return v
         if t is not None:
             raise GenclfError(f"backbone {self.name!r} has no timestep; drop --t (only ddpm takes one)")
         return None
@@ -182,9 +189,12 @@ class Backbone:
     def save(self, out: Path | str) -> Path:
         from safetensors.torch import save_file
 
+        from genclf.backbones.checkpoint import digest
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "model.safetensors", lambda tmp: save_file(self.state_tensors(), tmp))
+        tensors = self.state_tensors()  # with their digest, checked on load (genclf.backbones.io.read_weights)
+        atomic_write(out / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"digest": digest(tensors)}))
         write_json(out / "config.json", {"backbone": self.name, "config": self.config_dict(), **self.meta})
         return out
 

@@ -42,7 +42,9 @@ def has_checkpoint(out: Path) -> bool:
     return (out / CHECKPOINT).is_file() or (out / LEGACY_JSON).is_file()
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes of `tensors`: written into the metadata of checkpoint.safetensors
+    and model.safetensors, checked before either is used."""
     h = hashlib.sha256()
     for k in sorted(tensors):
         v = tensors[k].contiguous()
@@ -88,7 +90,7 @@ def save_checkpoint(out: Path, bb: Backbone, opts: dict | None, state: dict) -> 
         tensors.update(otensors)
     meta = {k: json.dumps(v) for k, v in state.items()}
     meta.update(
-        {"format": FORMAT, "optim": json.dumps(ometa), "optimizer": "saved" if opts else "absent", "digest": _digest(tensors)}
+        {"format": FORMAT, "optim": json.dumps(ometa), "optimizer": "saved" if opts else "absent", "digest": digest(tensors)}
     )
     atomic_write(out / CHECKPOINT, lambda tmp: save_file(tensors, tmp, metadata=meta))
     (out / LEGACY_JSON).unlink(missing_ok=True)  # the safetensors file is the whole checkpoint now
@@ -107,7 +109,7 @@ def read_checkpoint(out: Path) -> tuple[dict[str, torch.Tensor], dict, dict | No
     if meta.get("format") != FORMAT:
         return _read_legacy(out, tensors, remedy)
     try:
-        if meta["digest"] != _digest(tensors):
+        if meta["digest"] != digest(tensors):
             raise ValueError("its tensors do not match the digest written with them")
         state = {k: json.loads(v) for k, v in meta.items() if k not in ("format", "optim", "optimizer", "digest")}
         for k in ("step", "images_seen", "seconds"):

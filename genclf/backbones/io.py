@@ -1,8 +1,10 @@
 """Saving, loading and finding trained backbones.
 
 A trained backbone is a folder with `config.json` (name, config, provenance) and `model.safetensors`
-(the weights features need). Loading never unpickles: safetensors only, and every failure -- a
-missing file, a truncated file, weights that do not match the config -- is one clear GenclfError.
+(the weights features need, with a sha256 of them in its metadata). Loading never unpickles: safetensors
+only, and every failure -- a missing file, a truncated file, a config.json that is no run's, weights that
+do not match their digest or the config, NaN or inf weights -- is one clear GenclfError. Files written
+before the digest (the shipped models among them) load without one.
 
 Where `ddpm` etc. resolve for a dataset, first match wins:
   1. `genclf/pretrained/<dataset>/<name>/`  (shipped, trained by `genclf train`)
@@ -35,17 +37,25 @@ def runs_dir() -> Path:
     return Path(os.environ.get("GENCLF_RUNS_DIR", "runs"))
 
 
-def read_config(folder: Path) -> dict:
+def read_config(folder: Path, remedy: str = "restore it or retrain") -> dict:
     f = folder / "config.json"
     if not f.is_file():
         raise GenclfError(f"{folder} has no config.json; point at a folder written by `genclf train`")
     try:
         doc = json.loads(f.read_text())
     except ValueError as e:
-        raise GenclfError(f"{f} is not valid JSON ({e}); restore it or retrain") from None
+        raise GenclfError(f"{f} is not valid JSON ({e}); {remedy}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+        what = f"'config': {json.dumps(doc['config'])[:40]}" if isinstance(doc, dict) else f"a JSON {_json_type(doc)}"
+        raise GenclfError(f"{f} is invalid (it holds {what}, not an object with a 'config' object); {remedy}")
     if doc.get("backbone") not in BACKBONES:
         raise GenclfError(f"{f} names backbone {doc.get('backbone')!r}; valid backbones: {', '.join(BACKBONES)}")
     return doc
+
+
+def _json_type(v) -> str:
+    names = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+    return names.get(type(v), type(v).__name__)
 
 
 def load_backbone(folder: Path | str, **feature_options) -> Backbone:
@@ -57,15 +67,42 @@ def load_backbone(folder: Path | str, **feature_options) -> Backbone:
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise GenclfError(f"{folder} has no model.safetensors; the training run did not finish -- rerun genclf train")
+    tensors = read_weights(weights)
     try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise GenclfError(f"{weights} is damaged or truncated ({e}); delete it and rerun genclf train") from None
-    bb = cls(cfg)
+        bb = cls(cfg)
+    except (TypeError, ValueError, RuntimeError, AssertionError, ZeroDivisionError) as e:
+        f = folder / "config.json"
+        raise GenclfError(f"{f} is invalid (its config does not build a {cls.name}: {e}); restore it or retrain") from None
     bb.load_state_tensors(tensors, where=str(weights))
     bb.meta = {k: v for k, v in doc.items() if k not in ("backbone", "config")}
     bb.meta["path"] = str(folder)
     return bb
+
+
+def read_weights(weights: Path) -> dict:
+    """The tensors of a model.safetensors, verified: the digest written with them (files of earlier versions have none
+    and load as they are), and finite values only. Every failure is one GenclfError with the remedy."""
+    import numpy as np
+    import torch
+    from safetensors import safe_open
+
+    from genclf.backbones.checkpoint import digest
+
+    retrain = "delete it and rerun genclf train"
+    try:
+        with safe_open(str(weights), "pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise GenclfError(f"{weights} is damaged or truncated ({e}); {retrain}") from None
+    if "digest" in meta and meta["digest"] != digest(tensors):
+        raise GenclfError(
+            f"{weights} is damaged: its weights do not match the digest written with them; restore the file, or {retrain}"
+        )
+    for k, v in tensors.items():  # numpy: torch's threaded isfinite can stall for 100+ ms on a busy machine
+        if v.is_floating_point() and not np.isfinite((v.float() if v.dtype == torch.bfloat16 else v).numpy()).all():
+            raise GenclfError(f"{weights} holds non-finite weights (NaN or inf in {k}); {retrain}")
+    return tensors
 
 
 def with_options(bb: Backbone, **feature_options) -> Backbone:

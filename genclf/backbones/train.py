@@ -2,7 +2,7 @@
 
 Output folder (`genclf train` writes it; `genclf/pretrained/...` ships it):
   config.json             backbone name, config, dataset fingerprint, train config, images seen, seconds
-  model.safetensors       the weights features need (EMA for ddpm)
+  model.safetensors       the weights features need (EMA for ddpm), a sha256 of them in its metadata
   train_log.jsonl         one row per logged step (every `log_every` steps, and at least every
                           `log_every_s` seconds): step, epoch, images, seconds, mean losses since the last row
   command.txt             the exact command

@@ -18,6 +18,8 @@ from genclf.errors import GenclfError
 
 def build_parser() -> Parser:
     from genclf import data
+    from genclf.cache import KINDS
+    from genclf.cli import evaluate
 
     p = Parser(prog="genclf", description="Few-shot classification with generative features.")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -38,7 +40,7 @@ def build_parser() -> Parser:
 
     c = sub.add_parser("cache", help="manage the artifact store (ls, du, sweep leftovers, clear)")
     c.add_argument("action", choices=["ls", "du", "sweep", "clear"])
-    c.add_argument("--kind", help="only this artifact kind (features, projection, ...)")
+    c.add_argument("--kind", help=f"only this artifact kind: {', '.join(KINDS)}")
     c.add_argument("--yes", action="store_true", help="confirm clear")
     c.set_defaults(fn=cmd_cache)
 
@@ -63,20 +65,18 @@ def build_parser() -> Parser:
     t.add_argument("--config", help="JSON overrides of the preset, e.g. '{\"latent\": 16}'")
     t.add_argument("--out", help="output folder (default runs/<dataset>/<backbone>)")
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips even where the dataset allows them")
-    t.add_argument("--force", action="store_true", help="retrain over a finished model")
+    t.add_argument("--force", action="store_true", help="retrain a finished run from scratch (its checkpoint and log go too)")
     t.set_defaults(fn=cmd_train)
 
     fe = sub.add_parser("features", help="extract (or reuse cached) (N, D) features")
     fe.add_argument("--dataset", default=data.DEFAULT_DATASET)
     fe.add_argument("--backbone", required=True, help=BACKBONE_HELP)
-    fe.add_argument("--t", type=int, default=None, help="diffusion timestep 0..999 (ddpm only)")
+    fe.add_argument("--t", type=evaluate.one_t_arg, default=None, help="diffusion timestep 0..999 (ddpm only)")
     fe.add_argument("--blocks", type=_str_list, default=None, help="comma-separated block names")
     fe.add_argument("--split", default="test", choices=["train", "val", "pool", "test"])
     fe.add_argument("--limit", type=int, default=None, help="a stratified, seeded subset of N images")
     fe.add_argument("--seed", type=int, default=0)
     fe.set_defaults(fn=cmd_features)
-
-    from genclf.cli import evaluate
 
     evaluate.add_commands(sub)
     for verb in COMPUTE_VERBS:  # also accepted after the verb: `genclf train --threads 1 ...`
@@ -96,13 +96,16 @@ BACKBONE_HELP = (
 )
 
 
+MAX_THREADS = 1024
+
+
 def _threads_arg(s: str) -> int:
     try:
         n = int(s)
     except ValueError:
         n = 0
-    if not 1 <= n <= 1024:
-        raise argparse.ArgumentTypeError(f"expected a whole number of threads, at least 1; got {s!r}")
+    if not 1 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads from 1 to {MAX_THREADS}; got {s!r}")
     return n
 
 

@@ -17,11 +17,22 @@ def _int_list(s: str) -> list[int]:
         out = [int(v) for v in s.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
-    return out
+    return _once(out, s)
 
 
 def _str_list(s: str) -> list[str]:
-    return [v.strip() for v in s.split(",") if v.strip()]
+    return _once([v.strip() for v in s.split(",") if v.strip()], s)
+
+
+def _once(values: list, s: str) -> list:
+    """A list option names each value once: a repeat would only run the same work again (and count it twice).
+    argparse prefixes the message with the option's name."""
+    seen: set = set()
+    for v in values:
+        if v in seen:
+            raise argparse.ArgumentTypeError(f"{v} is repeated in {s!r}; list each value once")
+        seen.add(v)
+    return values
 
 
 _OPEN_BARS: set = set()  # bars still drawn; `run_verb` closes them before an error line is written

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genclf.cli.common import Parser  # noqa: F401
-from genclf.errors import GenclfError
+from genclf.errors import GenclfError, unknown
 
 
 def cmd_data_list(a) -> int:
@@ -74,6 +74,8 @@ def cmd_cache(a) -> int:
     from genclf.cache import Cache
 
     c = Cache()
+    if a.kind is not None and a.kind not in (valid := c.kinds()):
+        raise unknown("kind", a.kind, valid)
     if a.action == "ls":
         for e in c.entries(a.kind):
             parts = e.meta.get("parts", {})

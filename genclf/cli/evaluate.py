@@ -33,6 +33,24 @@ def _t_arg(s: str):
     return ts if len(ts) > 1 else ts[0]
 
 
+def fixed_t_arg(s: str):
+    """One t or a comma list (fusion), as `_t_arg`, for verbs that take t as given: 'auto' is eval's alone."""
+    if s.strip().lower() == "auto":
+        raise argparse.ArgumentTypeError(
+            f"'auto' is not accepted here (only `genclf eval --t auto` chooses t on validation); pass a timestep "
+            f"0..{T_MAX}, e.g. --t 50"
+        )
+    return _t_arg(s)
+
+
+def one_t_arg(s: str) -> int:
+    """A single t in [0, T_MAX] (`genclf features`)."""
+    t = fixed_t_arg(s)
+    if isinstance(t, list):
+        raise argparse.ArgumentTypeError(f"expected one timestep 0..{T_MAX}, got {s!r}; pass e.g. --t 50")
+    return t
+
+
 def _bars(desc: str):
     """A progress callback that opens a fresh tqdm bar for every feature extraction."""
     state = {"cb": None, "last": 0}
@@ -101,6 +119,25 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:5.1f}"
 
 
+def _count(flag: str, v: int | None, unit: str = "", most: int | None = None, remedy: str = "", why: str = "") -> None:
+    """A count given by `flag` (None: not given) in 1..most, checked before any work; the message names the flag."""
+    if v is None:
+        return
+    if v < 1:
+        raise GenclfError(f"{flag} must be at least 1{' ' + unit if unit else ''}, got {v}{remedy}")
+    if most is not None and v > most:
+        raise GenclfError(f"{flag} must be at most {most}{' ' + unit if unit else ''}, got {v}{why}")
+
+
+def _seeds(flag: str, n: int) -> None:
+    from genclf.experiments import VAL_SEED0
+
+    _count(flag, n, most=VAL_SEED0, why=f" (seeds from {VAL_SEED0} on are kept for validation shot sets)")
+
+
+_WHOLE_SPLIT = "; leave it out to score the whole test split"
+
+
 # ------------------------------------------------------------------ verbs
 
 
@@ -108,6 +145,8 @@ def cmd_eval(a) -> int:
     from genclf import data
     from genclf.experiments import report
 
+    _count("--test-limit", a.test_limit, "image", remedy=_WHOLE_SPLIT)
+    _seeds("--seeds", a.seeds)
     ds = data.load(a.dataset)
     out = _out_path(a, _results(ds.name) / "eval.csv")
     rows = report.run_eval(
@@ -142,6 +181,8 @@ def _print_sweep(res: dict, kind: str, path: Path) -> None:
 
 def _sweep(a, kind: str, run, **options) -> int:
     """sweep-t and sweep-blocks: check --out first, run `run` (experiments.sweep_<kind>), write the CSV, print the curve."""
+    _count("--val-limit", a.val_limit, "image")
+    _count("--seeds", a.seeds)
     out = _out_path(a, _results(a.dataset) / f"sweep_{kind}_{_safe(a.backbone)}.csv")
     res = run(a.dataset, a.backbone, a.head, a.shots, a.seeds, val_limit=a.val_limit,
               progress=_tqdm_progress(f"sweep-{kind}", "fit"), **options)  # fmt: skip
@@ -160,12 +201,21 @@ def cmd_sweep_t(a) -> int:
 def cmd_sweep_blocks(a) -> int:
     from genclf import experiments
 
+    seen: dict[frozenset, list[str]] = {}
+    for c in a.blocks or []:  # each --blocks is one candidate set; the same set twice is the same work twice
+        if frozenset(c) in seen:
+            first = ",".join(seen[frozenset(c)])
+            raise GenclfError(f"--blocks {','.join(c)} is repeated (as --blocks {first}); list each block set once")
+        seen[frozenset(c)] = c
     return _sweep(a, "blocks", experiments.sweep_blocks, candidates=a.blocks, t=a.t)
 
 
 def cmd_report(a) -> int:
     from genclf.experiments import report
 
+    _count("--test-limit", a.test_limit, "image", remedy=_WHOLE_SPLIT)
+    _seeds("--seeds", a.seeds)
+    _seeds("--seeds-large", a.seeds_large)
     out = Path(a.out) if a.out else _results(a.dataset)
     _writable(out / "README.md")  # the folder must be writable before the hours of work, not after
     res = report.report(a.dataset, a.backbone, a.head, a.shots, a.seeds, test_limit=a.test_limit, out=out,
@@ -221,7 +271,10 @@ def add_commands(sub) -> None:
             p.add_argument("--grid", type=_int_list, default=list(experiments.T_GRID), help=f"timesteps (default {grid})")
             p.add_argument("--blocks", type=_str_list, default=None, help="comma-separated block names")
         else:
-            p.add_argument("--t", type=_t_arg, default=None, help=f"timestep for ddpm (default {experiments.DEFAULT_T})")
+            p.add_argument(
+                "--t", type=fixed_t_arg, default=None,
+                help=f"timestep for ddpm 0..{T_MAX}, or a comma list to fuse (default {experiments.DEFAULT_T})",
+            )  # fmt: skip
             p.add_argument(
                 "--blocks", type=_str_list, action="append", default=None,
                 help="one candidate block set (comma list); repeat for more; default: each block and pairs",

@@ -39,7 +39,11 @@ def _backbones(dataset: str, names: list[str] | None) -> list[str]:
     bad = [n for n in names if n not in choices and n not in choices.values()]
     if bad:
         raise GenclfError(f"no trained backbone {bad[0]!r} for {dataset}; ready ones: {', '.join(choices)}")
-    return [choices.get(n, n) for n in names]
+    out = [choices.get(n, n) for n in names]
+    if len(set(out)) < len(out):  # a label and its folder name the same backbone
+        again = next(n for n in names if out.count(choices.get(n, n)) > 1)
+        raise GenclfError(f"--backbones names {again!r} twice (by label and by folder); list each backbone once")
+    return out
 
 
 def cmd_prepare(a) -> int:
@@ -47,9 +51,13 @@ def cmd_prepare(a) -> int:
 
     from tqdm import tqdm
 
+    from genclf import data, features
     from genclf.app import prepare
 
+    data.load(a.dataset)  # nothing is printed before the dataset and every backbone are known good
     backbones = _backbones(a.dataset, a.backbones)
+    for b in backbones:
+        features.backbone(b, a.dataset)  # a damaged or ill-fitting model fails here, with its one-line error
     if a.plan:
         steps = prepare.plan(a.dataset, backbones)
         done = 0

@@ -26,7 +26,7 @@ def cmd_train(a) -> int:
     from genclf.atomic import write_json
     from genclf.backbones import distributed, get, names
     from genclf.backbones.checkpoint import has_checkpoint
-    from genclf.backbones.io import load_backbone, run_dir
+    from genclf.backbones.io import load_backbone, read_config, run_dir
     from genclf.backbones.train import TrainConfig, check_overrides, train
 
     cls = get(a.backbone)
@@ -53,16 +53,42 @@ def cmd_train(a) -> int:
         raise GenclfError(f"{what} does not build a {a.backbone} ({e}); change those values") from None
     bb.check_blocks(None)
     out = Path(a.out) if a.out else run_dir(a.dataset, a.backbone)
-    resume = has_checkpoint(out)
-    if resume and (out / "config.json").is_file():
-        prev = json.loads((out / "config.json").read_text()).get("config", {})
-        if prev and prev != json.loads(json.dumps(bb.config_dict())):
-            raise GenclfError(f"{out} holds a run with a different config; pass --out elsewhere or delete {out}")
-    elif (out / "model.safetensors").is_file() and not resume and not a.force:
-        raise GenclfError(f"{out} already holds a finished model; pass --out elsewhere, or --force to retrain")
     d = distributed.get()
     main = d is None or d.main
     world = d.world if d else 1
+    resume = has_checkpoint(out)
+    remedy = f"restore it, pass --out elsewhere, or delete {out}"
+    prev = read_config(out, remedy) if (out / "config.json").is_file() else None  # an invalid one is refused here
+    finished = (
+        prev is not None
+        and (out / "model.safetensors").is_file()
+        and prev.get("status", "done" if "train" in prev else None) == "done"  # runs of earlier versions had no status
+        and "stopped_at_time_limit" not in prev  # a run stopped by --max-minutes goes on with the same command
+    )
+    if finished and resume and not a.force:  # never rewrite the record of a finished run with settings it was not trained with
+        fixed, extend = _differences(prev, bb, ds, a.preset, cfg, world)
+        steps, total = prev.get("steps"), _total_steps(ds, cfg, world)
+        more = steps is None or total > steps  # more epochs (or steps): the run goes on, as a resume does
+        if fixed or (extend and not more):
+            why = "" if fixed else f"; this command stops at step {total} and the run has {steps}, so it would train nothing"
+            raise GenclfError(
+                f"{out} holds a finished run with other settings ({'; '.join(fixed + extend)}){why}; it stays as it is: "
+                f"pass --out elsewhere for a new run, --force to retrain this one with these settings, or delete {out}"
+            )
+        if not more:
+            if main:
+                print(f"{out} already holds this finished run ({steps} steps); nothing to do (--force retrains it)")
+            return 0
+    if finished and resume and a.force:  # retrain from scratch: the checkpoint would only resume the finished run
+        resume = False
+        if main:
+            for name in ("checkpoint.safetensors", "checkpoint.json", "train_log.jsonl"):
+                (out / name).unlink(missing_ok=True)
+    elif resume and prev is not None:
+        if prev.get("config") and (prev.get("backbone"), prev["config"]) != (bb.name, _plain(bb.config_dict())):
+            raise GenclfError(f"{out} holds a run with a different config; pass --out elsewhere or delete {out}")
+    elif (out / "model.safetensors").is_file() and not resume and not a.force:
+        raise GenclfError(f"{out} already holds a finished model; pass --out elsewhere, or --force to retrain")
     cmd = "genclf " + " ".join(shlex.quote(v) for v in sys.argv[1:])
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -88,6 +114,60 @@ def cmd_train(a) -> int:
     return 0
 
 
+def _plain(v):
+    """As the value reads back from config.json (tuples become lists)."""
+    return json.loads(json.dumps(v))
+
+
+# TrainConfig field -> the flag that sets it
+_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "seed": "--seed", "limit": "--limit",
+          "max_steps": "--max-steps", "max_minutes": "--max-minutes", "hflip": "flips"}  # fmt: skip
+
+
+def _total_steps(ds, cfg, world: int) -> int:
+    """The step count genclf.backbones.train runs for this command (the same arithmetic)."""
+    import math
+
+    n = len(ds.unlabeled_pool())
+    n = min(n, cfg.limit) if cfg.limit else n
+    total = math.ceil(cfg.epochs * (n // (cfg.batch_size * world)))
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+# TrainConfig fields a finished run may go on with (more epochs or steps; a new --lr from here on, as a resume takes it)
+_EXTEND = ("epochs", "max_steps", "max_minutes", "lr")
+
+
+def _differences(prev: dict, bb, ds, preset: str, cfg, world: int) -> tuple[list[str], list[str]]:
+    """What this command would train differently from the finished run recorded in `prev` (its config.json): what
+    would change the run itself (the model, the data, the seed, the batches), and what only extends it (_EXTEND)."""
+    from dataclasses import asdict
+
+    def show(k, v):
+        if k == "hflip":
+            return "on" if v else "off (--no-flip)"
+        return "the backbone's default" if k == "lr" and v is None else "none" if v is None else f"{v:g}"
+
+    fixed, extend = [], []
+    if prev.get("backbone") != bb.name:
+        fixed.append(f"backbone {prev.get('backbone')} (this command: {bb.name})")
+    elif prev.get("config") and prev["config"] != (new := _plain(bb.config_dict())):
+        keys = sorted(k for k in {*prev["config"], *new} if prev["config"].get(k) != new.get(k))
+        fixed.append(f"--preset/--config: {', '.join(keys)}")
+    if prev.get("preset") not in (None, preset):
+        fixed.append(f"--preset {prev['preset']} (this command: {preset})")
+    if prev.get("data_fingerprint") not in (None, ds.fingerprint):
+        fixed.append(f"the dataset's images (fingerprint {prev['data_fingerprint']}, now {ds.fingerprint})")
+    train = prev.get("train") if isinstance(prev.get("train"), dict) else {}
+    now = asdict(cfg)
+    for k, flag in _FLAGS.items():
+        if k in train and train[k] != now[k]:
+            (extend if k in _EXTEND else fixed).append(f"{flag} {show(k, train[k])} (this command: {show(k, now[k])})")
+    if train.get("processes", world) != world:
+        fixed.append(f"{train['processes']} processes (this command: {world})")
+    return fixed, extend
+
+
 def _write_command(path: Path, cmd: str, resume: bool) -> None:
     """The command that made the run; a resume with a different command adds its own line."""
     lines = path.read_text().splitlines() if resume and path.is_file() else []
@@ -101,9 +181,17 @@ def _write_samples(bb, ds, out: Path) -> None:
 
     from genclf.data import images
 
-    idx = np.random.default_rng(0).choice(len(ds.x_train), 32, replace=False)
-    imgs = bb.samples(64, seed=0) if bb.name in ("ddpm", "gan") else bb.samples(32, images=ds.x_train[np.sort(idx)])
-    images.save_png(out / "samples.png", images.grid(imgs, cols=16 if bb.name in ("vae", "vqvae") else 8, scale=2))
+    cols = 16 if bb.name in ("vae", "vqvae") else 8
+    if bb.name in ("ddpm", "gan"):
+        imgs = bb.samples(64, seed=0)
+    else:  # 32 train images, or as many whole rows as a small dataset holds
+        n = min(32, len(ds.x_train))
+        cols = min(cols, n)
+        n -= n % cols
+        idx = np.sort(np.random.default_rng(0).choice(len(ds.x_train), n, replace=False))
+        kw = {"cols": cols} if bb.name == "simclr" else {}
+        imgs = bb.samples(n, images=ds.x_train[idx], **kw)
+    images.save_png(out / "samples.png", images.grid(imgs, cols=cols, scale=2))
 
 
 def cmd_features(a) -> int:

@@ -111,6 +111,8 @@ def _sweep(kind, dataset, backbone, head, shots, seeds, candidates, fixed, val_l
     heads.check_head(head)
     bb = features.backbone(backbone, dataset) if feature_fn is None else None
     val_idx = eval_indices(ds, "val", val_limit)
+    if not len(val_idx):
+        raise features.empty_split(ds, "val")
     pool = pool_indices(ds)
     if feature_fn is None:
         fixed = resolve_t(bb, fixed) if kind == "blocks" else bb.check_blocks(fixed)
