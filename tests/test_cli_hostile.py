@@ -160,6 +160,23 @@ def test_a_finished_run_is_never_rewritten_by_a_rerun(run, tmp_path):
     assert (out / "command.txt").read_text().count("\n") == 1
 
 
+def test_a_finished_run_without_its_checkpoint_is_left_alone(run, tmp_path):
+    """A shipped run keeps no checkpoint (scripts/train_pretrained.sh reruns them): the same command is nothing to do,
+    other settings are refused, and more steps have nothing to go on from."""
+    out = tmp_path / "vae"
+    train = ("train", "--dataset", "digits", "--backbone", "vae", "--preset", "tiny", "--batch-size", "64",
+             "--max-steps", "2", "--out", str(out))  # fmt: skip
+    assert run(*train)[0] == 0
+    for name in ("checkpoint.safetensors", "checkpoint.json"):
+        (out / name).unlink(missing_ok=True)
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}
+    rc, stdout, _ = run(*train)
+    assert rc == 0 and "already holds this finished run" in stdout
+    one_line(*run(*train, "--seed", "7"), r"--seed 0 \(this command: 7\)")
+    one_line(*run(*train, "--max-steps", "3"), "already holds a finished model")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"} == files
+
+
 # ---------------------------------------------------------------- 7. model.safetensors carries a digest
 
 

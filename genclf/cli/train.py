@@ -65,10 +65,12 @@ def cmd_train(a) -> int:
         and prev.get("status", "done" if "train" in prev else None) == "done"  # runs of earlier versions had no status
         and "stopped_at_time_limit" not in prev  # a run stopped by --max-minutes goes on with the same command
     )
-    if finished and resume and not a.force:  # never rewrite the record of a finished run with settings it was not trained with
+    if finished and not a.force:  # never rewrite the record of a finished run with settings it was not trained with
         fixed, extend = _differences(prev, bb, ds, a.preset, cfg, world)
         steps, total = prev.get("steps"), _total_steps(ds, cfg, world)
         more = steps is None or total > steps  # more epochs (or steps): the run goes on, as a resume does
+        if more and not resume:  # nothing to go on from
+            raise GenclfError(f"{out} already holds a finished model; pass --out elsewhere, or --force to retrain")
         if fixed or (extend and not more):
             why = "" if fixed else f"; this command stops at step {total} and the run has {steps}, so it would train nothing"
             raise GenclfError(
