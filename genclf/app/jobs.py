@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shlex
 import subprocess
@@ -78,8 +77,9 @@ def total_steps(dataset: str, epochs: float, batch_size: int, limit: int | None,
     n = min(n, limit) if limit else n
     if n < batch_size:
         raise GenclfError(f"{dataset} has {n} training images, fewer than one batch of {batch_size}; lower the batch size")
-    total = math.ceil(epochs * (n // batch_size))
-    return min(total, max_steps) if max_steps else total
+    from genclf.backbones.train import planned_steps
+
+    return planned_steps(n, epochs, batch_size, max_steps)
 
 
 def _read() -> Job | None:

@@ -192,6 +192,13 @@ def _check_resume(out_dir: Path, state: dict, gb: int, cfg: TrainConfig, world: 
         )
 
 
+def planned_steps(n_images: int, epochs: float, global_batch: int, max_steps: int | None = None) -> int:
+    """The optimizer steps a run takes: whole global batches per epoch, `epochs` of them (rounded up), capped by
+    `max_steps`. The trainer, the CLI's rerun check and the Models page's progress all count with this."""
+    total = math.ceil(epochs * (n_images // global_batch))
+    return min(total, max_steps) if max_steps else total
+
+
 def _train(bb, images, cfg, out_dir, progress, meta, d) -> Backbone:
     bb.check_images(images)
     world, rank = (d.world, d.rank) if d else (1, 0)
@@ -204,9 +211,7 @@ def _train(bb, images, cfg, out_dir, progress, meta, d) -> Backbone:
         per = f" ({cfg.batch_size} per process x {world} processes)" if world > 1 else ""
         raise GenclfError(f"{n} images is fewer than one batch of {gb}{per}; lower --batch-size")
     steps_per_epoch = n // gb
-    total = math.ceil(cfg.epochs * steps_per_epoch)
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
+    total = planned_steps(n, cfg.epochs, gb, cfg.max_steps)
     dev = d.device if d else device()
     amp = d.autocast if d else autocast
     for m in bb.modules().values():

@@ -127,13 +127,11 @@ _FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "see
 
 
 def _total_steps(ds, cfg, world: int) -> int:
-    """The step count genclf.backbones.train runs for this command (the same arithmetic)."""
-    import math
+    """The step count genclf.backbones.train runs for this command."""
+    from genclf.backbones.train import planned_steps
 
     n = len(ds.unlabeled_pool())
-    n = min(n, cfg.limit) if cfg.limit else n
-    total = math.ceil(cfg.epochs * (n // (cfg.batch_size * world)))
-    return min(total, cfg.max_steps) if cfg.max_steps else total
+    return planned_steps(min(n, cfg.limit) if cfg.limit else n, cfg.epochs, cfg.batch_size * world, cfg.max_steps)
 
 
 # TrainConfig fields a finished run may go on with (more epochs or steps; a new --lr from here on, as a resume takes it)
