@@ -413,9 +413,15 @@ def test_selection_helpers():
 
 def test_explore_search_colour_images_and_export(app_env):
     at = _open()
+    tools = lambda: [e for e in at.expander if e.label == "Colour, search and filter"][0].proto.expanded  # noqa: E731
     assert at.selectbox(key="explore_color").options == ["true class"]  # no Few-shot run yet: nothing else to colour by
+    assert not tools()  # folded until a tool is used
     at.text_input(key="explore_search").set_value("1-40").run()
     _ok(at)
+    assert tools()
+    at.text_input(key="explore_search").set_value("").run()  # cleared, to pick a class next: it stays open
+    assert tools()
+    at.text_input(key="explore_search").set_value("1-40").run()
     assert any("points match" in c.value for c in at.caption)
     spec = json.loads(_charts(at)[0].proto.spec)
     assert spec["data"][0]["name"] == "not matching"

@@ -82,7 +82,7 @@ def _explore(browser, server):
 
 
 def _tools(page) -> None:
-    """Open the 'Colour, search and filter' expander (it folds when no tool is in use)."""
+    """Open the 'Colour, search and filter' expander (folded until a tool is first used in the session)."""
     if not page.get_by_test_id("stMultiSelect").filter(has_text="Classes").is_visible():
         page.get_by_text("Colour, search and filter").click()
     page.get_by_test_id("stMultiSelect").filter(has_text="Classes").wait_for()
@@ -101,7 +101,8 @@ def _pick(page, box, typed: str, option: str) -> None:
 
     for attempt in range(5):
         try:
-            box.click()
+            _tools(page)  # every box picked from is in that panel: open it if it is folded
+            box.click(timeout=15_000)
             box.fill(typed)
             page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
             break

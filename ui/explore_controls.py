@@ -40,11 +40,12 @@ def _hint() -> str:
 
 def controls(pts, preds: explore_tools.Predictions | None, n_test: int) -> dict:
     """The widgets; returns what the charts need (colour mode, match mask or None, image mode)."""
-    # open while any of its tools is in use, so that a rerun (a class picked, a toggle) never folds it away under
-    # the user's pointer; it folds when the last one is cleared
+    # folded until a tool is first used, then open for the rest of the session: a rerun (a class picked, a toggle,
+    # the search cleared to pick a class next) must never fold it away under the user's pointer
     in_use = explore_tools.is_filtering(ss.get("explore_search"), ss.get("explore_classes"), ss.get("explore_wrong"))
     in_use = in_use or bool(ss.get("explore_images")) or ss.get("explore_color", "true class") != "true class"
-    with st.expander("Colour, search and filter", icon=":material/search:", expanded=in_use):
+    ss.explore_tools_open = bool(ss.get("explore_tools_open")) or in_use
+    with st.expander("Colour, search and filter", icon=":material/search:", expanded=ss.explore_tools_open):
         a, b, c, d = st.columns([2, 3, 3, 2])
         modes = explore_tools.available_modes(preds)
         if ss.get("explore_color") not in modes:
