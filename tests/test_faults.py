@@ -121,6 +121,10 @@ def test_a_zip_of_broken_images_says_what_it_skipped(uploads):
     msg = _one_line(e)
     assert "2 unreadable images (cats/a.png, cats/b.png)" in msg and "1 not an image file (dogs/readme.txt)" in msg, msg
     assert "0 unreadable" not in msg and _nothing_added(uploads)
+    # with enough good images the dataset is made, and it keeps none of the broken files
+    rep = upload.import_zip(_zip({**_classes(), "ds/a/bad.png": b"not a png"}), "mostly_good")
+    assert rep.counts == {"a": 4, "b": 4} and [p for p, _ in rep.bad] == ["ds/a/bad.png"]
+    assert not (rep.folder / "a" / "bad.png").exists() and len(list((rep.folder / "a").iterdir())) == 4
 
 
 def test_single_image_class_is_refused_at_upload(uploads):

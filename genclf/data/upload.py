@@ -235,6 +235,7 @@ def _import(f: BinaryIO, name: str, root: Path, dest: Path, opts: dict) -> Impor
     visible = [p for _, p in used if p[-1] != "genclf.json"]
     strip = len({p[0] for p in visible}) == 1 and any(len(p) > 2 for p in visible)  # one wrapper folder
     bad: list[tuple[str, str]] = []
+    broken: list[Path] = []
     root.mkdir(parents=True, exist_ok=True)
     _sweep(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-{os.getpid()}-", dir=root))
@@ -259,7 +260,7 @@ def _import(f: BinaryIO, name: str, root: Path, dest: Path, opts: dict) -> Impor
                         raise ValueError(f"{im.width}x{im.height} pixels")
                     im.verify()
             except Exception as e:  # PIL raises many types for broken files
-                out.unlink()
+                broken.append(out)  # kept until the folder is read, which counts it as skipped too
                 bad.append((info.filename, f"unreadable image ({type(e).__name__})"))
         if opts:  # the form's choices win over the zip's genclf.json
             base = dataclasses.asdict(read_folder_options(tmp, "the zip"))
@@ -267,9 +268,9 @@ def _import(f: BinaryIO, name: str, root: Path, dest: Path, opts: dict) -> Impor
         try:
             ds = data.load_folder(tmp, f"folder:{dest}", where="the zip")
         except GenclfError as e:  # what was dropped while unpacking is often the very reason
-            # (the unpacked folder no longer holds the broken files, so its own count of them reads 0: say ours)
-            said = str(e).replace(" (0 unreadable image(s) skipped)", "") if bad else str(e)
-            raise GenclfError(f"{said}{_dropped(bad)}") from None
+            raise GenclfError(f"{e}{_dropped(bad)}") from None
+        for out in broken:  # the dataset keeps only the images it can read
+            out.unlink()
         counts = dict(zip(ds.classes, np.bincount(np.r_[ds.y_train, ds.y_test], minlength=ds.n_classes).tolist()))
         if dest.exists():
             raise GenclfError(f"a dataset named {name!r} appeared meanwhile; pick another name")
