@@ -34,6 +34,24 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def run(capsys, monkeypatch, tmp_path):
+    """Run `genclf ARGS` in this process, in a scratch folder: (exit code, stdout, stderr)."""
+    from genclf import cli
+
+    monkeypatch.chdir(tmp_path)
+
+    def go(*argv: str) -> tuple[int, str, str]:
+        try:
+            rc = cli.main(list(argv))
+        except SystemExit as e:  # argparse
+            rc = e.code
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return go
+
+
+@pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """An empty $GENCLF_DATA_DIR, and no dataset left in memory from another test."""
     from genclf import data

@@ -7,22 +7,7 @@ import json
 
 import pytest
 
-from genclf import cli, experiments
-
-
-@pytest.fixture
-def run(capsys, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-
-    def go(*argv: str) -> tuple[int, str, str]:
-        try:
-            rc = cli.main(list(argv))
-        except SystemExit as e:
-            rc = e.code
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return go
+from genclf import experiments
 
 
 def test_eval_json_and_csv_schema(run, tmp_path):

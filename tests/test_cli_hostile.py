@@ -13,23 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from genclf import cli
-
-
-@pytest.fixture
-def run(capsys, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-
-    def go(*argv: str) -> tuple[int, str, str]:
-        try:
-            rc = cli.main(list(argv))
-        except SystemExit as e:  # argparse
-            rc = e.code
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return go
-
 
 def one_line(rc: int, out: str, err: str, pattern: str) -> str:
     """The verb failed with exit 2 and printed exactly one error line matching `pattern` (and nothing on stdout)."""
